@@ -1,0 +1,304 @@
+"""Input checks and segment handling for SOSS time-series exposures.
+
+An exposure arrives as one or more ``rateints`` segments (``CubeModel``).
+Exposure-level work (deep frame, baselines) needs the whole time series, so
+the segments are stacked into one cube along the integration axis; the
+`SegmentInfo` list remembers which rows came from which file so products can
+be written per segment with the official names.
+"""
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from stdatamodels.jwst import datamodels
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "SossInputError",
+    "SegmentInfo",
+    "PWCPOS_RANGE",
+    "SUBSTRIP256_SHAPE",
+    "check_soss_model",
+    "open_segments",
+    "stack_segments",
+]
+
+#: Pupil-wheel positions over which pastasoss's trace model is calibrated.
+PWCPOS_RANGE = (245.656, 245.923)
+#: Detector shape (rows, columns) of the SUBSTRIP256 subarray.
+SUBSTRIP256_SHAPE = (256, 2048)
+
+
+class SossInputError(ValueError):
+    """Input that the package cannot process; the message names the fix."""
+
+
+@dataclass
+class SegmentInfo:
+    """Where one segment's integrations sit in the stacked cube.
+
+    Attributes
+    ----------
+    filename : str
+        File name of the segment (``meta.filename``), used to name products.
+    segment_number : int or None
+        ``meta.exposure.segment_number``.
+    start, stop : int
+        Row slice of this segment in the stacked cube (0-based, stop exclusive).
+    """
+
+    filename: str
+    segment_number: int | None
+    start: int
+    stop: int
+
+
+def check_soss_model(model, *, require_pwcpos=True):
+    """Raise `SossInputError` unless ``model`` is a SUBSTRIP256 SOSS time series.
+
+    Parameters
+    ----------
+    model : `~stdatamodels.jwst.datamodels.JwstDataModel`
+        The input model (rateints, calints or x1dints).
+    require_pwcpos : bool
+        Whether the pupil-wheel position (PWCPOS) must be present and within
+        the range pastasoss supports.
+    """
+    name = model.meta.filename or "input"
+    exp_type = model.meta.exposure.type
+    if exp_type != "NIS_SOSS":
+        raise SossInputError(
+            f"{name}: EXP_TYPE is {exp_type!r}, but this package reduces NIRISS/SOSS "
+            "time series (EXP_TYPE='NIS_SOSS'). Give a NIS_SOSS rateints file."
+        )
+    subarray = model.meta.subarray.name
+    if subarray != "SUBSTRIP256":
+        raise SossInputError(
+            f"{name}: SUBARRAY is {subarray!r}; only SUBSTRIP256 is supported "
+            "(SUBSTRIP96 and FULL are not: they cut or change the order 2 geometry)."
+        )
+    data = getattr(model, "data", None)
+    if data is not None and data.ndim == 3 and data.shape[1:] != SUBSTRIP256_SHAPE:
+        raise SossInputError(
+            f"{name}: data shape {data.shape[1:]} does not match SUBSTRIP256 "
+            f"{SUBSTRIP256_SHAPE}."
+        )
+    if data is not None and data.ndim != 3:
+        raise SossInputError(
+            f"{name}: expected a 3-D rateints/calints cube (nints, 256, 2048), got "
+            f"{data.ndim} dimensions; give the *_rateints.fits product, not *_rate.fits."
+        )
+    if require_pwcpos:
+        pwcpos = model.meta.instrument.pupil_position
+        if pwcpos is None:
+            raise SossInputError(
+                f"{name}: the pupil-wheel position (PWCPOS, meta.instrument.pupil_position) "
+                "is missing; the traces depend on it. Add the keyword to the primary header."
+            )
+        lo, hi = PWCPOS_RANGE
+        if not lo <= pwcpos <= hi:
+            raise SossInputError(
+                f"{name}: PWCPOS={pwcpos} is outside the range pastasoss supports "
+                f"[{lo}, {hi}]; the trace positions would be extrapolated. Check the header."
+            )
+
+
+def open_segments(inputs):
+    """Open the segments of one exposure, sorted by integration number.
+
+    Parameters
+    ----------
+    inputs : str, Path, CubeModel, or sequence of them
+        A rateints/calints file, a level-2 association (``.json``) of the
+        segments, a list of files, a list of models, or a ModelContainer.
+
+    Returns
+    -------
+    list of `~stdatamodels.jwst.datamodels.CubeModel`
+        Models sorted by ``meta.exposure.integration_start``.
+    """
+    if isinstance(inputs, (str, Path)) and str(inputs).lower().endswith(".json"):
+        inputs = _asn_members(Path(inputs))
+    if isinstance(inputs, (str, Path, datamodels.JwstDataModel)):
+        inputs = [inputs]
+    models = []
+    for item in inputs:
+        if isinstance(item, datamodels.JwstDataModel):
+            model = item
+        else:
+            path = Path(item)
+            if not path.exists():
+                raise SossInputError(f"Input file {path} does not exist.")
+            model = datamodels.open(path)
+        if not isinstance(model, datamodels.CubeModel):
+            raise SossInputError(
+                f"{model.meta.filename}: expected a rateints/calints CubeModel, "
+                f"got {type(model).__name__}."
+            )
+        models.append(model)
+    if not models:
+        raise SossInputError("No input segments were given.")
+    return sorted(models, key=_int_start)
+
+
+def _asn_members(path):
+    """Science members of a level-2 association, as paths beside the file."""
+    from jwst.associations import load_asn
+
+    with open(path) as handle:
+        asn = load_asn(handle)
+    members = [
+        path.parent / m["expname"]
+        for product in asn["products"]
+        for m in product["members"]
+        if m.get("exptype", "science").lower() == "science"
+    ]
+    if not members:
+        raise SossInputError(f"Association {path} has no science members.")
+    return members
+
+
+def _int_start(model):
+    start = model.meta.exposure.integration_start
+    return 1 if start is None else start
+
+
+def stack_segments(models):
+    """Stack the segments of one exposure into one cube.
+
+    Parameters
+    ----------
+    models : list of CubeModel
+        Segments sorted by integration number (see `open_segments`).
+
+    Returns
+    -------
+    stacked : `~stdatamodels.jwst.datamodels.CubeModel`
+        One model holding every integration (float32 SCI/ERR, uint32 DQ), the
+        concatenated ``int_times`` table, and the metadata of the first segment
+        with ``integration_start``/``integration_end`` spanning all segments.
+    segments : list of `SegmentInfo`
+        Row ranges of each input segment in ``stacked``.
+
+    Raises
+    ------
+    SossInputError
+        If the segments are of different exposures, shapes, or if integrations
+        overlap or are missing between them.
+    """
+    for model in models:
+        check_soss_model(model)
+    first = models[0]
+    segments = []
+    row = 0
+    expected_start = None
+    for model in models:
+        nint = model.data.shape[0]
+        start = _int_start(model)
+        if model.data.shape[1:] != first.data.shape[1:]:
+            raise SossInputError(
+                f"{model.meta.filename}: frame shape {model.data.shape[1:]} differs "
+                f"from {first.meta.filename} {first.data.shape[1:]}."
+            )
+        for attr in ("nints", "ngroups"):
+            a, b = getattr(model.meta.exposure, attr), getattr(first.meta.exposure, attr)
+            if a != b:
+                raise SossInputError(
+                    f"Segments are not of one exposure: {attr} is {a} in "
+                    f"{model.meta.filename} but {b} in {first.meta.filename}."
+                )
+        if model.meta.instrument.pupil_position != first.meta.instrument.pupil_position:
+            raise SossInputError(
+                f"Segments are not of one exposure: PWCPOS differs between "
+                f"{first.meta.filename} and {model.meta.filename}."
+            )
+        if expected_start is not None and start != expected_start:
+            problem = "overlap" if start < expected_start else "a gap (missing segment?)"
+            raise SossInputError(
+                f"{model.meta.filename} starts at integration {start} but the previous "
+                f"segment ended at {expected_start - 1}: {problem}. Give all segments of "
+                "the exposure, each once."
+            )
+        expected_start = start + nint
+        segments.append(
+            SegmentInfo(model.meta.filename, model.meta.exposure.segment_number, row, row + nint)
+        )
+        row += nint
+
+    if len(models) == 1:
+        stacked = models[0]
+        _as_float32(stacked)
+    else:
+        stacked = datamodels.CubeModel()
+        stacked.update(first)
+        stacked.data = np.concatenate([m.data for m in models], axis=0).astype(
+            np.float32, copy=False
+        )
+        stacked.err = np.concatenate([m.err for m in models], axis=0).astype(
+            np.float32, copy=False
+        )
+        stacked.dq = np.concatenate([m.dq for m in models], axis=0)
+        if all(_has_int_times(m) for m in models):
+            stacked.int_times = np.concatenate([np.asarray(m.int_times) for m in models])
+        stacked.meta.exposure.integration_start = _int_start(first)
+        stacked.meta.exposure.integration_end = _int_start(first) + row - 1
+        stacked.meta.filename = first.meta.filename
+    return stacked, segments
+
+
+def _has_int_times(model):
+    table = getattr(model, "int_times", None)
+    return table is not None and len(table) > 0
+
+
+def _as_float32(model):
+    """Keep science arrays in float32: halves memory for full exposures."""
+    if model.data.dtype != np.float32:
+        model.data = model.data.astype(np.float32)
+    if model.err.dtype != np.float32:
+        model.err = model.err.astype(np.float32)
+
+
+def integration_times(model):
+    """Mid-integration times of every row of a cube, from its ``int_times`` table.
+
+    Parameters
+    ----------
+    model : CubeModel
+        A (possibly stacked) rateints/calints model.
+
+    Returns
+    -------
+    dict of str to ndarray
+        Keys ``MJD-BEG``, ``MJD-AVG``, ``MJD-END``, ``TDB-BEG``, ``TDB-MID``,
+        ``TDB-END`` and ``INT_NUM``; times are NaN where the table has no row
+        for an integration.
+    """
+    nint = model.data.shape[0]
+    start = _int_start(model)
+    int_num = np.arange(start, start + nint)
+    out = {key: np.full(nint, np.nan) for key in _TIME_COLUMNS}
+    out["INT_NUM"] = int_num.astype(np.int32)
+    if not _has_int_times(model):
+        log.warning("No INT_TIMES table: the products' time columns will be NaN.")
+        return out
+    table = np.asarray(model.int_times)
+    rows = {n: i for i, n in enumerate(table["integration_number"])}
+    idx = np.array([rows.get(n, -1) for n in int_num])
+    have = idx >= 0
+    for key, column in _TIME_COLUMNS.items():
+        out[key][have] = table[column][idx[have]]
+    return out
+
+
+_TIME_COLUMNS = {
+    "MJD-BEG": "int_start_MJD_UTC",
+    "MJD-AVG": "int_mid_MJD_UTC",
+    "MJD-END": "int_end_MJD_UTC",
+    "TDB-BEG": "int_start_BJD_TDB",
+    "TDB-MID": "int_mid_BJD_TDB",
+    "TDB-END": "int_end_BJD_TDB",
+}

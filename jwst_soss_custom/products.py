@@ -1,0 +1,147 @@
+"""Build the standard ``x1dints`` product (`TSOMultiSpecModel`) from arrays.
+
+jwst's `make_tso_specmodel` wants one `SpecModel` per integration, which for
+a 537-integration exposure means building ~1000 small models. Here the same
+table layout is built directly with jwst's own flat-multispec helpers (the
+ones `make_tso_specmodel` uses), filled column by column with numpy.
+"""
+
+import numpy as np
+from jwst.datamodels.utils import flat_multispec
+from stdatamodels.jwst import datamodels
+
+__all__ = ["OrderSpectra", "make_x1dints", "slice_x1dints"]
+
+_UNITS = {
+    "WAVELENGTH": "um",
+    "FLUX": "DN/s",
+    "FLUX_ERROR": "DN/s",
+    "FLUX_VAR_POISSON": "DN^2 / s^2",
+    "FLUX_VAR_RNOISE": "DN^2 / s^2",
+    "FLUX_VAR_FLAT": "DN^2 / s^2",
+    "BACKGROUND": "DN/s",
+    "BKGD_ERROR": "DN/s",
+}
+
+
+class OrderSpectra(dict):
+    """Extracted spectra of one order, as plain arrays.
+
+    Keys
+    ----
+    wavelength : ndarray (ncols,) or (nints, ncols)
+        Wavelength in micron per extracted column.
+    flux, flux_error : ndarray (nints, ncols)
+        Extracted flux and 1-sigma error in DN/s.
+    dq : ndarray (nints, ncols) of uint32
+        Data-quality flags per extracted element.
+    npixels : ndarray (ncols,) or (nints, ncols), optional
+        Number of pixels summed per element.
+    background : ndarray, optional
+        Background summed in the aperture (DN/s).
+    """
+
+
+def make_x1dints(source, spectra, times, segment=None):
+    """Build a `TSOMultiSpecModel` holding one spectrum table per order.
+
+    Parameters
+    ----------
+    source : `~stdatamodels.jwst.datamodels.JwstDataModel`
+        Model whose metadata (and ``int_times``) the product inherits.
+    spectra : dict of int to `OrderSpectra`
+        Spectra per spectral order.
+    times : dict of str to ndarray
+        Per-integration columns from `jwst_soss_custom.exposure.integration_times`
+        (``INT_NUM``, ``MJD-AVG``, ``TDB-MID``, ...).
+    segment : int or None
+        Segment number written to the ``SEGMENT`` column.
+
+    Returns
+    -------
+    `~stdatamodels.jwst.datamodels.TSOMultiSpecModel`
+    """
+    output = datamodels.TSOMultiSpecModel()
+    output.update(source)
+    if getattr(source, "int_times", None) is not None:
+        output.int_times = source.int_times
+    for order in sorted(spectra):
+        output.spec.append(_order_table(spectra[order], order, times, segment))
+    return output
+
+
+def _order_table(spec, order, times, segment):
+    flux = np.asarray(spec["flux"])
+    nints, ncols = flux.shape
+    tso = datamodels.TSOSpecModel()
+    in_cols = datamodels.SpecModel().schema["properties"]["spec_table"]["datatype"]
+    out_schema = tso.schema["properties"]["spec_table"]
+    columns, is_vector = flat_multispec.determine_vector_and_meta_columns(
+        in_cols, out_schema["datatype"]
+    )
+    table = flat_multispec.make_empty_recarray(
+        ncols, nints, columns, is_vector, defaults=out_schema["default"]
+    )
+    table["WAVELENGTH"] = np.broadcast_to(spec["wavelength"], (nints, ncols))
+    table["FLUX"] = flux
+    table["FLUX_ERROR"] = spec["flux_error"]
+    table["FLUX_VAR_POISSON"] = np.square(spec["flux_error"], dtype=np.float64)
+    table["FLUX_VAR_RNOISE"] = 0.0
+    table["FLUX_VAR_FLAT"] = 0.0
+    table["DQ"] = spec["dq"]
+    if "npixels" in spec:
+        table["NPIXELS"] = np.broadcast_to(spec["npixels"], (nints, ncols))
+    if "background" in spec:
+        table["BACKGROUND"] = spec["background"]
+    table["N_ALONGDISP"] = ncols
+    table["SEGMENT"] = 1 if segment is None else segment
+    for key, values in times.items():
+        table[key] = values
+    tso.spec_table = table
+    for name, unit in _UNITS.items():
+        tso.spec_table.columns[name].unit = unit
+    for name in times:
+        if name != "INT_NUM":
+            tso.spec_table.columns[name].unit = "d"
+    tso.spectral_order = int(order)
+    tso.dispersion_direction = 1
+    tso.detector = "NIS"
+    tso.name = "SOSS"
+    return tso
+
+
+def slice_x1dints(x1dints, start, stop, source=None, segment=None):
+    """Rows ``start:stop`` of every order of an x1dints model, as a new model.
+
+    Parameters
+    ----------
+    x1dints : `~stdatamodels.jwst.datamodels.TSOMultiSpecModel`
+        Product of the stacked exposure.
+    start, stop : int
+        Row range (0-based, stop exclusive).
+    source : JwstDataModel or None
+        Segment model whose metadata the slice takes (filename, segment
+        number, integration range); defaults to ``x1dints``'s own.
+    segment : int or None
+        Segment number for the ``SEGMENT`` column.
+
+    Returns
+    -------
+    `~stdatamodels.jwst.datamodels.TSOMultiSpecModel`
+    """
+    output = datamodels.TSOMultiSpecModel()
+    output.update(source if source is not None else x1dints)
+    if source is not None and getattr(source, "int_times", None) is not None:
+        output.int_times = source.int_times
+    for spec in x1dints.spec:
+        part = datamodels.TSOSpecModel()
+        table = np.asarray(spec.spec_table)[start:stop].copy()
+        if segment is not None:
+            table["SEGMENT"] = segment
+        part.spec_table = table
+        for name in spec.spec_table.columns.names:
+            part.spec_table.columns[name].unit = spec.spec_table.columns[name].unit
+        for attr in ("spectral_order", "dispersion_direction", "detector", "name"):
+            setattr(part, attr, getattr(spec, attr))
+        output.spec.append(part)
+    return output
