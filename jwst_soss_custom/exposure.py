@@ -21,6 +21,7 @@ __all__ = [
     "SegmentInfo",
     "PWCPOS_RANGE",
     "SUBSTRIP256_SHAPE",
+    "check_integrations",
     "check_soss_model",
     "open_segments",
     "stack_segments",
@@ -302,3 +303,25 @@ _TIME_COLUMNS = {
     "TDB-MID": "int_mid_BJD_TDB",
     "TDB-END": "int_end_BJD_TDB",
 }
+
+
+def check_integrations(model):
+    """Raise `SossInputError` if any integration holds no finite science pixel.
+
+    Such integrations (e.g. from a failed ramp fit) would silently become NaN or
+    zero flux in the light curves.
+
+    Parameters
+    ----------
+    model : CubeModel
+    """
+    empty = ~np.isfinite(model.data).any(axis=(1, 2))
+    if empty.any():
+        start = _int_start(model)
+        numbers = (np.flatnonzero(empty) + start).tolist()
+        shown = ", ".join(map(str, numbers[:10])) + (" ..." if len(numbers) > 10 else "")
+        raise SossInputError(
+            f"{model.meta.filename}: {len(numbers)} integration(s) have no finite pixel "
+            f"(integration numbers {shown}). Check the Detector1 processing of those "
+            "integrations, or remove them from the rateints before reducing."
+        )

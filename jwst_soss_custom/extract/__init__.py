@@ -1,0 +1,5 @@
+"""Spectral extraction."""
+
+from .extract_step import SossExtractStep
+
+__all__ = ["SossExtractStep"]

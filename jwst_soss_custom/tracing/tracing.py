@@ -1,0 +1,134 @@
+"""Trace positions and wavelengths of the SOSS orders (pure numpy + pastasoss).
+
+The solution travels between steps as one explicit object, `TraceSolution`,
+stored on the science model as the ``soss_traces`` attribute (saved in the
+ASDF extension of a calints file) and optionally written as an ECSV table.
+A step that finds no solution on its input predicts one from PWCPOS, so every
+step still runs alone.
+"""
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+from astropy.table import Table
+from pastasoss.soss_traces import get_soss_traces
+
+__all__ = ["OrderTrace", "TraceSolution", "predict_traces", "MODEL_ATTRIBUTE"]
+
+log = logging.getLogger(__name__)
+
+#: Name of the model attribute that carries the trace solution.
+MODEL_ATTRIBUTE = "soss_traces"
+
+#: Orders pastasoss models. Order 3 is not extracted in this version.
+SUPPORTED_ORDERS = (1, 2)
+
+
+@dataclass
+class OrderTrace:
+    """Trace of one order on the detector, one entry per detector column.
+
+    Attributes
+    ----------
+    order : int
+        Spectral order.
+    y : ndarray (ncols,)
+        Row of the trace centre per column (NaN where the order is off the
+        detector).
+    wavelength : ndarray (ncols,)
+        Wavelength in micron per column (NaN where off the detector).
+    """
+
+    order: int
+    y: np.ndarray
+    wavelength: np.ndarray
+
+    @property
+    def columns(self):
+        """Indices of the columns where the order falls on the detector."""
+        return np.flatnonzero(np.isfinite(self.y) & np.isfinite(self.wavelength))
+
+
+@dataclass
+class TraceSolution:
+    """Trace positions of all extracted orders, and how they were obtained.
+
+    Attributes
+    ----------
+    pwcpos : float
+        Pupil-wheel position the prediction used.
+    orders : dict of int to `OrderTrace`
+    source : str
+        How the traces were obtained (e.g. ``"pastasoss"``).
+    """
+
+    pwcpos: float
+    orders: dict = field(default_factory=dict)
+    source: str = "pastasoss"
+
+    def to_tree(self):
+        """Plain dict (ASDF-serialisable) form, stored on the model."""
+        tree = {"pwcpos": float(self.pwcpos), "source": self.source}
+        for order, trace in self.orders.items():
+            tree[f"order{order}"] = {"y": trace.y, "wavelength": trace.wavelength}
+        return tree
+
+    @classmethod
+    def from_tree(cls, tree):
+        """Inverse of `to_tree`; accepts a dict or a model's ObjectNode."""
+        tree = dict(tree.instance) if hasattr(tree, "instance") else dict(tree)
+        orders = {}
+        for key, value in tree.items():
+            if key.startswith("order"):
+                order = int(key[5:])
+                orders[order] = OrderTrace(
+                    order,
+                    np.asarray(value["y"], float),
+                    np.asarray(value["wavelength"], float),
+                )
+        return cls(float(tree["pwcpos"]), orders, str(tree.get("source", "unknown")))
+
+    def to_table(self):
+        """Astropy table with one row per column: ``x``, ``y_order<N>``, ``wavelength_order<N>``."""
+        ncols = len(next(iter(self.orders.values())).y)
+        table = Table({"x": np.arange(ncols)})
+        for order, trace in sorted(self.orders.items()):
+            table[f"y_order{order}"] = trace.y
+            table[f"wavelength_order{order}"] = trace.wavelength
+            table[f"wavelength_order{order}"].unit = "um"
+        table.meta.update({"pwcpos": self.pwcpos, "source": self.source})
+        return table
+
+
+def predict_traces(pwcpos, orders=SUPPORTED_ORDERS, ncols=2048):
+    """Predict trace centres and wavelengths from the pupil-wheel position.
+
+    Parameters
+    ----------
+    pwcpos : float
+        Pupil-wheel position (PWCPOS keyword) in degrees.
+    orders : sequence of int
+        Orders to predict (1 and 2; pastasoss has no order-3 model).
+    ncols : int
+        Number of detector columns.
+
+    Returns
+    -------
+    TraceSolution
+    """
+    solution = TraceSolution(float(pwcpos), source="pastasoss")
+    for order in orders:
+        if order not in SUPPORTED_ORDERS:
+            raise ValueError(
+                f"Order {order} cannot be traced: pastasoss models orders 1 and 2 only."
+            )
+        model = get_soss_traces(float(pwcpos), order=str(order), interp=True)
+        x = np.rint(model.x).astype(int)
+        keep = (x >= 0) & (x < ncols)
+        y = np.full(ncols, np.nan)
+        wave = np.full(ncols, np.nan)
+        y[x[keep]] = model.y[keep]
+        wave[x[keep]] = model.wavelength[keep]
+        solution.orders[order] = OrderTrace(order, y, wave)
+    return solution
