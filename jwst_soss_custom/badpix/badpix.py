@@ -1,6 +1,6 @@
 """Bad-pixel replacement (pure numpy).
 
-Flagged and non-finite pixels are replaced by interpolation along the
+Flagged and non-finite pixels are replaced by linear interpolation along the
 dispersion direction (rows) in the same integration: the SOSS profile changes
 sharply across a trace but slowly along it, so a row neighbour is the better
 estimate. Only bad pixels are touched, so the cost scales with their number,
@@ -32,7 +32,11 @@ def bad_pixel_mask(data, dq):
 
 
 def replace_bad_pixels(data, bad, max_distance=4):
-    """Replace bad pixels in place by inverse-distance interpolation along rows.
+    """Replace bad pixels in place by linear interpolation along rows.
+
+    Each bad pixel takes the linear interpolation between the nearest good
+    pixel on its left and on its right within ``max_distance`` columns, or the
+    one neighbour found if only one side has one.
 
     Parameters
     ----------
@@ -45,8 +49,6 @@ def replace_bad_pixels(data, bad, max_distance=4):
 
     Returns
     -------
-    replaced : ndarray of bool, same shape
-        Pixels that received a value (all of ``bad``).
     n_fallback : int
         How many had no good neighbour within ``max_distance`` columns and
         took instead the median over time of the pixel's good values (0 if it
@@ -56,25 +58,29 @@ def replace_bad_pixels(data, bad, max_distance=4):
         raise ValueError(f"max_distance must be at least 1, got {max_distance}.")
     i, y, x = np.nonzero(bad)
     nx = data.shape[-1]
-    total = np.zeros(i.size)
-    weight = np.zeros(i.size)
+    # Nearest good neighbour on each side: its value and distance (0 = none yet).
+    value = {-1: np.zeros(i.size), 1: np.zeros(i.size)}
+    dist = {-1: np.zeros(i.size), 1: np.zeros(i.size)}
     for dx in range(1, max_distance + 1):
-        for side in (-dx, dx):
-            xn = x + side
+        for side in (-1, 1):
+            xn = x + side * dx
             inside = (xn >= 0) & (xn < nx)
             xn = np.clip(xn, 0, nx - 1)
-            value = data[i, y, xn]
-            ok = inside & ~bad[i, y, xn] & np.isfinite(value)
-            w = ok / dx
-            total += np.where(ok, value, 0.0) * w
-            weight += w
-    found = weight > 0
-    values = np.empty(i.size, dtype=data.dtype)
-    values[found] = total[found] / weight[found]
+            candidate = data[i, y, xn]
+            new = (dist[side] == 0) & inside & ~bad[i, y, xn] & np.isfinite(candidate)
+            value[side][new] = candidate[new]
+            dist[side][new] = dx
+    left, right = dist[-1] > 0, dist[1] > 0
+    both = left & right
+    values = np.where(left, value[-1], value[1])
+    values[both] = (value[-1][both] * dist[1][both] + value[1][both] * dist[-1][both]) / (
+        dist[-1][both] + dist[1][both]
+    )
+    found = left | right
     if not found.all():
         values[~found] = _time_median(data, bad, y[~found], x[~found])
     data[i, y, x] = values
-    return bad.copy(), int(np.count_nonzero(~found))
+    return int(np.count_nonzero(~found))
 
 
 def flag_replaced(dq, replaced):

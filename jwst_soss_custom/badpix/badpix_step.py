@@ -45,8 +45,8 @@ class SossBadpixStep(SossStep):
         check_integrations(model)
         bad = bad_pixel_mask(model.data, model.dq)
         n_bad = int(np.count_nonzero(bad))
-        replaced, n_fallback = replace_bad_pixels(model.data, bad, max_distance=self.max_distance)
-        flag_replaced(model.dq, replaced)
+        n_fallback = replace_bad_pixels(model.data, bad, max_distance=self.max_distance)
+        flag_replaced(model.dq, bad)
         log.info(
             "Replaced %d bad pixels (%.4f%% of the cube); %d had no good neighbour "
             "within %d columns and took their median over time.",

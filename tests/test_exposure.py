@@ -1,0 +1,97 @@
+"""Input checks: wrong exposures and inconsistent segments get clear errors."""
+
+import numpy as np
+import pytest
+from stdatamodels.jwst import datamodels
+
+from jwst_soss_custom.exposure import (
+    SossInputError,
+    check_integrations,
+    check_soss_model,
+    integration_times,
+    open_segments,
+    stack_segments,
+)
+
+
+def _segment(start, nint, segment=1, nints=None, **meta):
+    model = datamodels.CubeModel((nint, 256, 2048))
+    model.data[:] = 1.0
+    model.meta.exposure.type = meta.get("exp_type", "NIS_SOSS")
+    model.meta.subarray.name = meta.get("subarray", "SUBSTRIP256")
+    model.meta.instrument.name = "NIRISS"
+    model.meta.instrument.pupil_position = meta.get("pwcpos", 245.79)
+    model.meta.exposure.nints = nints or 100
+    model.meta.exposure.ngroups = 9
+    model.meta.exposure.segment_number = segment
+    model.meta.exposure.integration_start = start
+    model.meta.exposure.integration_end = start + nint - 1
+    table = np.zeros(
+        nint,
+        dtype=[("integration_number", "i4")]
+        + [(f"int_{a}_{b}", "f8") for b in ("MJD_UTC", "BJD_TDB") for a in ("start", "mid", "end")],
+    )
+    table["integration_number"] = np.arange(start, start + nint)
+    table["int_mid_MJD_UTC"] = 60000 + table["integration_number"] / 1000
+    table["int_mid_BJD_TDB"] = table["int_mid_MJD_UTC"] + 0.0008
+    model.int_times = table
+    model.meta.filename = f"jw01366001001_04101_00001-seg{segment:03d}_nis_rateints.fits"
+    return model
+
+
+@pytest.mark.parametrize(
+    ("meta", "message"),
+    [
+        ({"exp_type": "NIS_WFSS"}, "NIS_SOSS"),
+        ({"subarray": "SUBSTRIP96"}, "SUBSTRIP256"),
+        ({"pwcpos": None}, "PWCPOS.*missing"),
+        ({"pwcpos": 247.0}, "outside the range"),
+    ],
+)
+def test_unsupported_exposures_are_refused(meta, message):
+    with pytest.raises(SossInputError, match=message):
+        check_soss_model(_segment(1, 2, **meta))
+
+
+def test_segments_are_sorted_and_stacked(tmp_path):
+    paths = []
+    for seg, start in ((2, 4), (1, 1), (3, 7)):
+        model = _segment(start, 3, seg)
+        model.data[:] = seg
+        path = tmp_path / model.meta.filename
+        model.save(path)
+        paths.append(str(path))
+    models = open_segments(paths)
+    stacked, rows = stack_segments(models)
+    assert stacked.data.shape == (9, 256, 2048) and stacked.data.dtype == np.float32
+    np.testing.assert_array_equal(stacked.data[:, 0, 0], [1, 1, 1, 2, 2, 2, 3, 3, 3])
+    assert [r.segment_number for r in rows] == [1, 2, 3]
+    assert (rows[1].start, rows[1].stop) == (3, 6)
+    times = integration_times(stacked)
+    np.testing.assert_array_equal(times["INT_NUM"], np.arange(1, 10))
+    np.testing.assert_allclose(times["MJD-AVG"], 60000 + np.arange(1, 10) / 1000)
+
+
+@pytest.mark.parametrize(
+    ("second_start", "message"), [(3, "overlap"), (6, "gap")]
+)
+def test_overlapping_or_missing_segments_are_refused(second_start, message):
+    with pytest.raises(SossInputError, match=message):
+        stack_segments([_segment(1, 3, 1), _segment(second_start, 3, 2)])
+
+
+def test_segments_of_different_exposures_are_refused():
+    with pytest.raises(SossInputError, match="nints"):
+        stack_segments([_segment(1, 3, 1), _segment(4, 3, 2, nints=50)])
+
+
+def test_all_nan_integration_is_refused():
+    model = _segment(1, 3)
+    model.data[1] = np.nan
+    with pytest.raises(SossInputError, match="integration numbers 2"):
+        check_integrations(model)
+
+
+def test_missing_input_file(tmp_path):
+    with pytest.raises(SossInputError, match="does not exist"):
+        open_segments(str(tmp_path / "nope_rateints.fits"))
