@@ -15,4 +15,4 @@ def default_background_path():
     -------
     pathlib.Path
     """
-    return DATA_DIR / "soss_background_substrip256.npy"
+    return DATA_DIR / "soss_background_substrip256.npz"

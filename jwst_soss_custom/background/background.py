@@ -18,8 +18,9 @@ def load_template(path, shape):
     Parameters
     ----------
     path : str or Path
-        A ``.npy`` array (like the STScI SOSS background model) or a FITS file
-        with the image in the SCI extension or the primary HDU.
+        A ``.npy`` array (like the STScI SOSS background model), a ``.npz``
+        archive holding one array, or a FITS file with the image in the SCI
+        extension or the primary HDU.
     shape : tuple of int
         Frame shape (ny, nx) of the data it will be subtracted from.
 
@@ -35,6 +36,14 @@ def load_template(path, shape):
         )
     if path.suffix.lower() == ".npy":
         template = np.load(path)
+    elif path.suffix.lower() == ".npz":
+        with np.load(path) as archive:
+            if len(archive.files) != 1:
+                raise ValueError(
+                    f"Background template {path} holds {len(archive.files)} arrays "
+                    f"({archive.files}); give a .npz with exactly one."
+                )
+            template = archive[archive.files[0]]
     elif path.suffix.lower() in (".fits", ".fit", ".fits.gz"):
         from astropy.io import fits
 
@@ -44,7 +53,7 @@ def load_template(path, shape):
     else:
         raise ValueError(
             f"Background template {path}: unknown format {path.suffix!r}; give a 2-D "
-            ".npy array or a FITS image."
+            ".npy/.npz array or a FITS image."
         )
     template = np.squeeze(template)
     if template.shape != tuple(shape):
