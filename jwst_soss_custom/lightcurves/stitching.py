@@ -1,0 +1,347 @@
+"""Stitch the ``x1dints`` segments of one exposure into one product.
+
+Long exposures are split into segments (``-seg001``, ``-seg002``, ...), each
+with its own ``x1dints`` file. Light curves need the whole time series, so
+the per-order spectrum tables are concatenated row-wise (rows are
+integrations) and ordered by ``INT_NUM``. Before that, the segments are
+checked to be one consistent exposure: same orders, same number of columns,
+same wavelength grid, no integration given twice. Missing integrations (a
+segment left out) are allowed with a warning: the light curves simply have
+a gap in time.
+
+The functions here use stdatamodels but no stpipe, so they run anywhere.
+"""
+
+import copy
+import logging
+
+import numpy as np
+from stdatamodels.jwst import datamodels
+
+from jwst_soss_custom.exposure import SossInputError
+
+__all__ = ["stitch_x1dints", "integer_runs", "copy_spec"]
+
+log = logging.getLogger(__name__)
+
+#: Observation keywords that identify one exposure; segments must agree on them.
+_EXPOSURE_KEYS = (
+    ("observation", "program_number"),
+    ("observation", "observation_number"),
+    ("observation", "visit_number"),
+    ("observation", "visit_group"),
+    ("observation", "sequence_id"),
+    ("observation", "activity_id"),
+    ("observation", "exposure_number"),
+    ("exposure", "type"),
+    ("exposure", "nints"),
+    ("instrument", "filter"),
+    ("instrument", "pupil"),
+    ("subarray", "name"),
+)
+
+
+def integer_runs(values):
+    """Describe sorted integers as compact runs, e.g. ``"1-3, 7"``.
+
+    Parameters
+    ----------
+    values : array-like of int
+        Sorted, unique integers.
+
+    Returns
+    -------
+    str
+    """
+    values = np.asarray(values, dtype=np.int64)
+    if values.size == 0:
+        return "none"
+    breaks = np.flatnonzero(np.diff(values) != 1)
+    starts = np.concatenate(([values[0]], values[breaks + 1]))
+    stops = np.concatenate((values[breaks], [values[-1]]))
+    return ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in zip(starts, stops, strict=True))
+
+
+def copy_spec(spec, table=None):
+    """Copy one spectrum of a `TSOMultiSpecModel`, optionally with a new table.
+
+    Parameters
+    ----------
+    spec : node of ``TSOMultiSpecModel.spec``
+        Spectrum whose attributes (spectral_order, detector, ...) and column
+        units are copied.
+    table : numpy structured array or None
+        Table to use instead of a copy of ``spec.spec_table``.
+
+    Returns
+    -------
+    `~stdatamodels.jwst.datamodels.TSOSpecModel`
+    """
+    part = datamodels.TSOSpecModel()
+    for key, value in spec.instance.items():
+        if key != "spec_table":
+            setattr(part, key, copy.deepcopy(value))
+    part.spec_table = np.array(spec.spec_table) if table is None else table
+    units = spec.spec_table.columns
+    for name in part.spec_table.columns.names:
+        if name in units.names:
+            part.spec_table.columns[name].unit = units[name].unit
+    return part
+
+
+def stitch_x1dints(models, names=None, wave_tolerance=1e-4):
+    """Concatenate the integrations of several ``x1dints`` segments.
+
+    Parameters
+    ----------
+    models : sequence of `~stdatamodels.jwst.datamodels.TSOMultiSpecModel`
+        Segments of one exposure, in any order. A model may hold several
+        spectra of one order (as jwst's ``calwebb_tso3`` writes them): they
+        are stitched too.
+    names : sequence of str or None
+        Names used in messages (default: ``meta.filename``).
+    wave_tolerance : float
+        Largest absolute difference allowed between the wavelength grids of
+        the segments (unit of the WAVELENGTH column, micron).
+
+    Returns
+    -------
+    `~stdatamodels.jwst.datamodels.TSOMultiSpecModel`
+        A new model (inputs are not modified): metadata of the first segment
+        in integration order, one spectrum per order with the rows of all
+        segments sorted by ``INT_NUM``, the concatenated ``int_times``, and
+        ``integration_start``/``integration_end`` spanning the rows. The
+        ``SEGMENT`` column keeps each row's segment number.
+
+    Raises
+    ------
+    SossInputError
+        If the segments disagree on exposure, orders, number of columns,
+        columns or wavelength grid, or if an integration appears twice.
+    """
+    models = list(models)
+    if not models:
+        raise SossInputError("No x1dints segments were given to stitch.")
+    if names is None:
+        names = [m.meta.filename or f"input {i + 1}" for i, m in enumerate(models)]
+    names = list(names)
+    for model, name in zip(models, names, strict=True):
+        if not isinstance(model, datamodels.TSOMultiSpecModel) or len(model.spec) == 0:
+            raise SossInputError(
+                f"{name}: expected an x1dints product (TSOMultiSpecModel with at least "
+                f"one spectrum), got {type(model).__name__}."
+            )
+    _check_same_exposure(models, names)
+
+    pieces = {}  # order -> list of (name, table, spec node)
+    for model, name in zip(models, names, strict=True):
+        for spec in model.spec:
+            if spec.spectral_order is None:
+                raise SossInputError(
+                    f"{name}: a spectrum has no spectral_order; SOSS x1dints products "
+                    "carry one spectrum table per order. Re-extract the segment."
+                )
+            order = int(spec.spectral_order)
+            pieces.setdefault(order, []).append((name, np.asarray(spec.spec_table), spec))
+    _check_same_orders(models, names)
+
+    stitched = {
+        order: _stitch_order(order, parts, wave_tolerance) for order, parts in pieces.items()
+    }
+    orders = sorted(stitched)
+    int_num = stitched[orders[0]]["INT_NUM"]
+    for order in orders[1:]:
+        other = stitched[order]["INT_NUM"]
+        if not np.array_equal(other, int_num):
+            missing = np.setxor1d(other, int_num)
+            raise SossInputError(
+                f"Orders {orders[0]} and {order} hold different integrations "
+                f"(integrations {integer_runs(missing)} are in only one of them); every "
+                "segment must have the same integrations in every order. Re-extract the "
+                "segments or leave the inconsistent one out."
+            )
+    _warn_gaps(models, names, int_num)
+
+    first = min(range(len(models)), key=lambda i: _first_int(models[i]))
+    output = datamodels.TSOMultiSpecModel()
+    output.update(models[first])
+    int_times = _stitch_int_times(models)
+    if int_times is not None:
+        output.int_times = int_times
+    output.meta.exposure.integration_start = int(int_num[0])
+    output.meta.exposure.integration_end = int(int_num[-1])
+    output.meta.exposure.segment_number = None
+    for order in orders:
+        node = pieces[order][0][2]
+        output.spec.append(copy_spec(node, stitched[order]))
+    log.info(
+        "Stitched %d segment(s): %d integrations (%s), orders %s.",
+        len(models),
+        int_num.size,
+        integer_runs(int_num),
+        ", ".join(str(o) for o in orders),
+    )
+    return output
+
+
+def _first_int(model):
+    """Smallest integration number of a model (for ordering the metadata source)."""
+    return min(int(np.min(np.asarray(s.spec_table)["INT_NUM"])) for s in model.spec)
+
+
+def _meta_value(model, section, key):
+    return getattr(getattr(model.meta, section), key, None)
+
+
+def _check_same_exposure(models, names):
+    ref = models[0]
+    for model, name in zip(models[1:], names[1:], strict=True):
+        for section, key in _EXPOSURE_KEYS:
+            a, b = _meta_value(ref, section, key), _meta_value(model, section, key)
+            if a is not None and b is not None and a != b:
+                raise SossInputError(
+                    f"{names[0]} and {name} are not segments of one exposure: "
+                    f"meta.{section}.{key} is {a!r} in one and {b!r} in the other. "
+                    "Give only the segments of one exposure."
+                )
+
+
+def _check_same_orders(models, names):
+    ref = sorted({int(s.spectral_order) for s in models[0].spec})
+    for model, name in zip(models[1:], names[1:], strict=True):
+        orders = sorted({int(s.spectral_order) for s in model.spec})
+        if orders != ref:
+            raise SossInputError(
+                f"{name} has spectral orders {orders} but {names[0]} has {ref}; all "
+                "segments must be extracted with the same orders. Re-extract the segments "
+                "with the same soss_extract settings."
+            )
+
+
+def _grid(name, order, table, tolerance):
+    """The wavelength grid of one piece, checked to be the same in every row."""
+    wave = np.atleast_2d(table["WAVELENGTH"])
+    grid = wave[0]
+    nan_differs = np.isnan(wave) != np.isnan(grid)
+    off = np.abs(wave - grid) > tolerance
+    if np.any(nan_differs) or np.any(off):
+        rows = np.flatnonzero(np.any(nan_differs | off, axis=1))
+        raise SossInputError(
+            f"{name}, order {order}: the wavelength grid changes between integrations "
+            f"(rows {integer_runs(rows)} differ from the first); light curves need one "
+            "grid per order. Re-extract with a fixed wavelength solution."
+        )
+    return grid
+
+
+def _stitch_order(order, parts, tolerance):
+    """Concatenate and sort the tables of one order, after checking them."""
+    ref_name, ref_table, _ = parts[0]
+    ref_grid = _grid(ref_name, order, ref_table, tolerance)
+    tables = [ref_table]
+    for name, table, _ in parts[1:]:
+        if table.dtype.names != ref_table.dtype.names:
+            extra = set(table.dtype.names) ^ set(ref_table.dtype.names)
+            raise SossInputError(
+                f"{name}, order {order}: its spectrum table columns differ from "
+                f"{ref_name}'s ({sorted(extra)} in only one); stitch products of the "
+                "same software version."
+            )
+        grid = _grid(name, order, table, tolerance)
+        if grid.shape != ref_grid.shape:
+            raise SossInputError(
+                f"{name}, order {order}: {grid.size} columns but {ref_name} has "
+                f"{ref_grid.size}; all segments must be extracted on the same columns."
+            )
+        nan_differs = np.isnan(grid) != np.isnan(ref_grid)
+        diff = np.abs(grid - ref_grid)
+        worst = np.nanmax(diff) if np.any(np.isfinite(diff)) else 0.0
+        if np.any(nan_differs) or worst > tolerance:
+            detail = (
+                f"the columns with a wavelength differ ({np.count_nonzero(nan_differs)} columns)"
+                if np.any(nan_differs)
+                else f"they differ by up to {worst:.3g} (tolerance {tolerance:g})"
+            )
+            raise SossInputError(
+                f"{name} and {ref_name}, order {order}: the wavelength grids do not match: "
+                f"{detail}. Extract all segments with the same trace and wavelength "
+                "solution, or raise wave_tolerance if the difference is harmless."
+            )
+        tables.append(table.astype(ref_table.dtype, copy=False))
+
+    combined = np.concatenate(tables)
+    int_num = combined["INT_NUM"]
+    values, counts = np.unique(int_num, return_counts=True)
+    if np.any(counts > 1):
+        _raise_duplicates(order, parts, values[counts > 1])
+    if np.all(np.diff(int_num) > 0):
+        return combined  # already in order: spare a copy of the whole table
+    return combined[np.argsort(int_num, kind="stable")]
+
+
+def _raise_duplicates(order, parts, duplicated):
+    involved = []
+    sets = []
+    for name, table, _ in parts:
+        ints = np.unique(table["INT_NUM"])
+        if np.intersect1d(ints, duplicated).size or ints.size != table.size:
+            involved.append(f"{name} (integrations {integer_runs(ints)})")
+            sets.append(ints)
+    same = len(sets) > 1 and all(np.array_equal(s, sets[0]) for s in sets)
+    kind = "duplicated (the same segment given twice?)" if same else "overlapping"
+    raise SossInputError(
+        f"Order {order}: integrations {integer_runs(duplicated)} appear more than once; "
+        f"the inputs are {kind}: {'; '.join(involved)}. Give each segment of the exposure "
+        "exactly once."
+    )
+
+
+def _warn_gaps(models, names, int_num):
+    """Warn about integrations (or segments) missing from the stitched series."""
+    nints = models[0].meta.exposure.nints
+    last = int(int_num[-1])
+    if nints is not None and int(nints) >= last:
+        expected = np.arange(1, int(nints) + 1)
+    else:
+        expected = np.arange(int(int_num[0]), last + 1)
+    missing = np.setdiff1d(expected, int_num)
+    if missing.size == 0:
+        return
+    segments = sorted(
+        {int(m.meta.exposure.segment_number) for m in models if m.meta.exposure.segment_number}
+    )
+    hint = ""
+    if segments:
+        absent = sorted(set(range(1, segments[-1] + 1)) - set(segments))
+        if absent:
+            hint = f" Segment(s) {integer_runs(absent)} are missing."
+        if int(int_num[-1]) < expected[-1]:
+            hint += f" Segments after {segments[-1]} may be missing."
+    log.warning(
+        "Integrations %s of %d are missing from the inputs (%s).%s The stitched product "
+        "keeps the %d integrations given, in order, without padding or interpolation: "
+        "the light curves have no points for the missing integrations.",
+        integer_runs(missing),
+        expected[-1],
+        ", ".join(names),
+        hint,
+        int_num.size,
+    )
+
+
+def _stitch_int_times(models):
+    """Concatenate the INT_TIMES tables, one row per integration number."""
+    tables = [
+        np.asarray(m.int_times)
+        for m in models
+        if getattr(m, "int_times", None) is not None and len(m.int_times) > 0
+    ]
+    if not tables:
+        return None
+    try:
+        combined = np.concatenate([t.astype(tables[0].dtype, copy=False) for t in tables])
+    except (TypeError, ValueError):
+        log.warning("INT_TIMES tables of the segments differ in layout; keeping the first.")
+        return tables[0]
+    _, first = np.unique(combined["integration_number"], return_index=True)
+    return combined[first]

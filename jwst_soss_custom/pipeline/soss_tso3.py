@@ -1,0 +1,252 @@
+"""``soss_tso3``: Stage 3 of a SOSS time series, from x1dints segments to light curves.
+
+1. open the ``x1dints`` segments (a level-3 association, a file, or a list);
+2. stitch them into one exposure-long product, checked for consistency
+   (`~jwst_soss_custom.lightcurves.stitch_x1dints`);
+3. make the white-light and spectroscopic light curves
+   (`~jwst_soss_custom.lightcurves.SossLightCurvesStep`, sub-step
+   ``lightcurves``).
+
+Products, written into ``output_dir`` when results are saved (``strun``
+saves by default): ``<product>_x1dints.fits`` (the stitched spectra, which
+``process`` returns), ``<product>_whtlt.ecsv`` and ``<product>_speclc.ecsv``.
+"""
+
+import logging
+import os
+import re
+from os.path import realpath
+from pathlib import Path
+
+from jwst.lib.suffix import remove_suffix
+from stdatamodels.jwst import datamodels
+
+from jwst_soss_custom.exposure import SossInputError
+from jwst_soss_custom.lightcurves import SossLightCurvesStep, stitch_x1dints
+from jwst_soss_custom.stpipe import SossPipeline
+
+__all__ = ["SossTso3Pipeline", "product_name_from_filename"]
+
+log = logging.getLogger(__name__)
+
+_SEGMENT = re.compile(r"-seg\d+")
+
+
+def product_name_from_filename(filename):
+    """Product name of an exposure from one of its files.
+
+    Drops the directory, the extension, the segment part (``-segNNN``) and a
+    known suffix (``x1dints``, ...):
+    ``jw01366001001_04101_00001-seg001_nis_x1dints.fits`` gives
+    ``jw01366001001_04101_00001_nis``.
+
+    Parameters
+    ----------
+    filename : str or Path
+        A file name.
+
+    Returns
+    -------
+    str
+    """
+    stem = Path(str(filename)).name
+    if "." in stem:
+        stem = stem.rsplit(".", 1)[0]
+    stem = _SEGMENT.sub("", stem)
+    stem, _ = remove_suffix(stem)
+    return stem
+
+
+def _load_association(path):
+    """Read an association file (any level) as a dict."""
+    from jwst.associations import load_asn
+
+    with open(path) as handle:
+        return load_asn(handle)
+
+
+class SossTso3Pipeline(SossPipeline):
+    """Stitch x1dints segments and make the white-light and spectroscopic light curves.
+
+    Input: a level-3 association (``.json``, e.g. from ``asn_from_list -o
+    asn.json --product-name <product> <x1dints files>``) whose science
+    members are the x1dints segments of one exposure, a single x1dints file,
+    or a list of files or `TSOMultiSpecModel` objects.
+
+    The product name is the association's product name; otherwise
+    ``output_file`` if given, else the first input's name without its
+    segment part and suffix. ``process`` returns the stitched
+    `TSOMultiSpecModel`; the light-curve tables are written as side products
+    when results are saved (see ``docs/tso3.md``).
+    """
+
+    class_alias = "soss_tso3"
+
+    spec = """
+    wave_tolerance = float(min=0, default=1e-4)  # largest wavelength difference (micron) allowed between the segments' grids
+    suffix = string(default="x1dints")  # suffix of the stitched spectra product
+    """  # noqa: E501
+
+    step_defs = {"lightcurves": SossLightCurvesStep}
+
+    def run(self, *args):
+        """Run the pipeline; ``output_file`` is restored afterwards.
+
+        ``process`` sets ``output_file`` to the product name so that stpipe
+        names the saved products after it; restoring it keeps a reused
+        instance from naming the next run's products after this one.
+        """
+        output_file = self.output_file
+        try:
+            return super().run(*args)
+        finally:
+            self.output_file = output_file
+
+    def process(self, input_data):
+        """Stitch the segments and make the light curves.
+
+        Parameters
+        ----------
+        input_data : str, Path, TSOMultiSpecModel, or list of them
+            Level-3 association, x1dints file(s) or model(s).
+
+        Returns
+        -------
+        `~stdatamodels.jwst.datamodels.TSOMultiSpecModel`
+            The stitched x1dints product.
+        """
+        models, product, paths, asn = self._open_inputs(input_data)
+        try:
+            stitched = stitch_x1dints(models, wave_tolerance=self.wave_tolerance)
+        finally:
+            for model, path in zip(models, paths, strict=True):
+                if path is not None:
+                    model.close()
+
+        if self.output_file is not None:
+            product = product_name_from_filename(self.output_file)
+        self.output_file = product
+        stitched.meta.filename = f"{product}_{self.suffix}.fits"
+        if asn is not None:
+            stitched.meta.asn.pool_name = asn["asn_pool"]
+            stitched.meta.asn.table_name = asn["table_name"]
+        if self.save_results:
+            self._check_no_overwrite(paths)
+        log.info("Product name: %s", product)
+
+        lightcurves = self.lightcurves
+        step_saves = lightcurves.save_results
+        # The tables are this pipeline's products: written whenever it saves.
+        lightcurves.save_results = step_saves or self.save_results
+        try:
+            lightcurves.run(stitched)
+        finally:
+            lightcurves.save_results = step_saves
+        if not lightcurves.skip:
+            stitched.meta.cal_step.soss_lightcurves = "COMPLETE"
+        return stitched
+
+    def _open_inputs(self, input_data):
+        """Open the x1dints inputs.
+
+        Returns
+        -------
+        models : list of TSOMultiSpecModel
+        product : str
+            Product name from the association or the first input's name.
+        paths : list of str or None
+            File of each model (None for models given in memory, which are
+            not closed afterwards).
+        asn : dict or None
+            ``asn_pool`` and ``table_name`` of an association input.
+        """
+        asn_info = None
+        if isinstance(input_data, (str, Path)) and str(input_data).lower().endswith(".json"):
+            asn = _load_association(input_data)
+            # Members are relative to the association's folder unless
+            # input_dir says otherwise (a parameter file may carry input_dir='').
+            base = self.input_dir or str(Path(input_data).parent)
+            items = [
+                os.path.join(base, member["expname"])
+                for product in asn["products"]
+                for member in product["members"]
+                if member.get("exptype", "science").lower() == "science"
+            ]
+            if not items:
+                raise SossInputError(
+                    f"Association {input_data} has no science members; list the x1dints "
+                    "segments as science members (asn_from_list does)."
+                )
+            if len(asn["products"]) == 1:
+                product = asn["products"][0]["name"]
+            else:
+                product = product_name_from_filename(items[0])
+                log.info(
+                    "Association %s has %d products; naming the stitched product %s.",
+                    input_data,
+                    len(asn["products"]),
+                    product,
+                )
+            asn_info = {
+                "asn_pool": asn.get("asn_pool"),
+                "table_name": Path(str(input_data)).name,
+            }
+        elif isinstance(input_data, (str, Path, datamodels.JwstDataModel)):
+            items = [input_data]
+            product = None
+        else:
+            items = list(input_data)
+            product = None
+            if not items:
+                raise SossInputError("No x1dints inputs were given to soss_tso3.")
+
+        models, paths = [], []
+        try:
+            for item in items:
+                if isinstance(item, datamodels.JwstDataModel):
+                    model, path = item, None
+                else:
+                    path = self.make_input_path(str(item))
+                    if not Path(path).is_file():
+                        raise SossInputError(
+                            f"Input file {path} does not exist; check the association "
+                            "members or the file name."
+                        )
+                    model = datamodels.open(path)
+                models.append(model)
+                paths.append(path)
+                self._check_x1dints(model, path)
+        except Exception:
+            for model, path in zip(models, paths, strict=True):
+                if path is not None:
+                    model.close()
+            raise
+        if product is None:
+            first = paths[0] or models[0].meta.filename or "soss_tso3"
+            product = product_name_from_filename(first)
+        return models, product, paths, asn_info
+
+    @staticmethod
+    def _check_x1dints(model, path):
+        name = path or model.meta.filename or "input model"
+        if not isinstance(model, datamodels.TSOMultiSpecModel):
+            raise SossInputError(
+                f"{name} is a {type(model).__name__}; soss_tso3 takes x1dints products "
+                "(TSOMultiSpecModel), the output of soss_spec2."
+            )
+        if model.meta.exposure.type != "NIS_SOSS":
+            raise SossInputError(
+                f"{name}: EXP_TYPE is {model.meta.exposure.type!r}; soss_tso3 reduces "
+                "NIRISS/SOSS time series (NIS_SOSS)."
+            )
+
+    def _check_no_overwrite(self, paths):
+        """Refuse to write the stitched product over one of the inputs."""
+        output = realpath(self.make_output_path())
+        for path in paths:
+            if path is not None and realpath(path) == output:
+                raise SossInputError(
+                    f"Saving the stitched product as {output} would overwrite the input "
+                    f"{path}. Set output_dir to another directory or output_file to "
+                    "another product name."
+                )

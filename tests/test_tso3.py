@@ -1,0 +1,204 @@
+"""soss_tso3: association / file / list inputs, products, strun and parameter files."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import asdf
+import numpy as np
+import pytest
+from astropy.table import Table
+from jwst.associations import asn_from_list
+from stdatamodels.jwst import datamodels
+
+from jwst_soss_custom.exposure import SossInputError
+from jwst_soss_custom.lightcurves import SossLightCurvesStep
+from jwst_soss_custom.lightcurves.synthetic import segment_filename, synthetic_segments
+from jwst_soss_custom.pipeline import SossTso3Pipeline
+from jwst_soss_custom.pipeline.soss_tso3 import product_name_from_filename
+
+NINTS = 40
+PRODUCT = "jw01366-o001_t001_niriss_clear-gr700xd-substrip256"
+PARAMETER_FILE = Path(__file__).parents[1] / "parameter_files" / "soss_tso3.asdf"
+STRUN = str(Path(sys.executable).with_name("strun"))
+
+
+@pytest.fixture(scope="module")
+def segment_dir(tmp_path_factory):
+    """Three x1dints segments and a level-3 association, as asn_from_list writes it."""
+    folder = tmp_path_factory.mktemp("segments")
+    for model in synthetic_segments(nints=NINTS, nsegments=3, seed=2):
+        model.save(folder / model.meta.filename)
+    names = [segment_filename(i) for i in (1, 2, 3)]
+    asn = asn_from_list.asn_from_list(names, product_name=PRODUCT)
+    _, serialized = asn.dump()
+    (folder / "tso3_asn.json").write_text(serialized)
+    return folder
+
+
+@pytest.fixture
+def asn_file(segment_dir):
+    return segment_dir / "tso3_asn.json"
+
+
+def _mtimes(folder):
+    return {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
+
+
+def _check_products(folder, product, nbins_order1=None):
+    x1dints = folder / f"{product}_x1dints.fits"
+    whtlt = Table.read(folder / f"{product}_whtlt.ecsv")
+    speclc = Table.read(folder / f"{product}_speclc.ecsv")
+    with datamodels.open(x1dints) as model:
+        assert isinstance(model, datamodels.TSOMultiSpecModel)
+        assert [int(s.spectral_order) for s in model.spec] == [1, 2]
+        np.testing.assert_array_equal(model.spec[0].spec_table["INT_NUM"], np.arange(1, NINTS + 1))
+        assert model.meta.cal_step.soss_lightcurves == "COMPLETE"
+    assert len(whtlt) == NINTS
+    assert whtlt.colnames[:4] == [
+        "MJD_UTC",
+        "BJD_TDB",
+        "whitelight_flux_order_1",
+        "whitelight_flux_order_2",
+    ]
+    assert whtlt.meta["exp_type"] == "NIS_SOSS"
+    assert set(speclc["order"]) == {1, 2}
+    if nbins_order1 is not None:
+        assert speclc.meta["number_of_bins_order_1"] == nbins_order1
+    assert len(speclc) == NINTS * sum(
+        speclc.meta[f"number_of_bins_order_{o}"] for o in (1, 2)
+    )
+    return whtlt, speclc
+
+
+def test_product_name_from_filename():
+    assert (
+        product_name_from_filename("/data/jw01366001001_04101_00001-seg002_nis_x1dints.fits")
+        == "jw01366001001_04101_00001_nis"
+    )
+    assert product_name_from_filename("mytarget_x1dints.fits") == "mytarget"
+    assert product_name_from_filename("mytarget") == "mytarget"
+
+
+def test_call_with_association_and_step_parameters(asn_file, tmp_path):
+    inputs_before = _mtimes(asn_file.parent)
+    result = SossTso3Pipeline.call(
+        str(asn_file),
+        output_dir=str(tmp_path),
+        save_results=True,
+        steps={"lightcurves": {"bin_width": 40, "order1_wave_range": [1.0, 2.5]}},
+    )
+    assert isinstance(result, datamodels.TSOMultiSpecModel)
+    assert result.meta.asn.table_name == "tso3_asn.json"
+    assert result.meta.filename == f"{PRODUCT}_x1dints.fits"
+    whtlt, speclc = _check_products(tmp_path, PRODUCT)
+    assert whtlt.meta["wavelength_range_order_1"] == [1.0, 2.5]
+    assert speclc.meta["bin_width"] == 40
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        f"{PRODUCT}_{s}" for s in ("x1dints.fits", "whtlt.ecsv", "speclc.ecsv")
+    )
+    assert _mtimes(asn_file.parent) == inputs_before  # inputs never rewritten
+
+
+def test_call_with_list_names_product_after_exposure(segment_dir, tmp_path):
+    files = [str(segment_dir / segment_filename(i)) for i in (3, 1, 2)]
+    SossTso3Pipeline.call(files, output_dir=str(tmp_path), save_results=True)
+    _check_products(tmp_path, "jw01366001001_04101_00001_nis")
+
+
+def test_output_file_sets_product_name(asn_file, tmp_path):
+    SossTso3Pipeline.call(
+        str(asn_file), output_dir=str(tmp_path), output_file="wasp39b_x1dints.fits"
+    )
+    _check_products(tmp_path, "wasp39b")
+
+
+def test_models_in_memory_and_no_saving(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    models = synthetic_segments(nints=NINTS, nsegments=2, seed=4)
+    result = SossTso3Pipeline.call(models)
+    assert len(result.spec[0].spec_table) == NINTS
+    assert list(tmp_path.iterdir()) == []  # save_results is off in Python calls
+
+
+def test_skipping_lightcurves_writes_only_the_stitched_product(asn_file, tmp_path):
+    result = SossTso3Pipeline.call(
+        str(asn_file),
+        output_dir=str(tmp_path),
+        save_results=True,
+        steps={"lightcurves": {"skip": True}},
+    )
+    assert result.meta.cal_step.soss_lightcurves == "SKIPPED"
+    assert [p.name for p in tmp_path.iterdir()] == [f"{PRODUCT}_x1dints.fits"]
+
+
+def test_refuses_to_overwrite_an_unsegmented_input(tmp_path):
+    (model,) = synthetic_segments(nints=NINTS, nsegments=1)
+    path = tmp_path / "jw01366001001_04101_00001_nis_x1dints.fits"
+    model.save(path)
+    with pytest.raises(SossInputError, match="would overwrite the input"):
+        SossTso3Pipeline.call(str(path), output_dir=str(tmp_path), save_results=True)
+    SossTso3Pipeline.call(str(path), output_dir=str(tmp_path / "out"), save_results=True)
+    _check_products(tmp_path / "out", "jw01366001001_04101_00001_nis")
+
+
+def test_bad_inputs_raise_clear_errors(segment_dir, tmp_path):
+    with pytest.raises(SossInputError, match="does not exist"):
+        SossTso3Pipeline.call([str(tmp_path / "missing_x1dints.fits")])
+    cube = datamodels.CubeModel((2, 2, 2))
+    cube.meta.exposure.type = "NIS_SOSS"
+    with pytest.raises(SossInputError, match="takes x1dints products"):
+        SossTso3Pipeline.call([cube])
+    first = str(segment_dir / segment_filename(1))
+    with pytest.raises(SossInputError, match="duplicated"):
+        SossTso3Pipeline.call([first, first])
+
+
+def test_parameter_file_matches_the_spec():
+    """parameter_files/soss_tso3.asdf is what export_config writes for the defaults."""
+    with asdf.open(PARAMETER_FILE) as af:
+        assert af["class"] == "jwst_soss_custom.pipeline.soss_tso3.SossTso3Pipeline"
+        pars = dict(af["parameters"])
+        (step,) = af["steps"]
+        step_pars = dict(step["parameters"])
+        assert step["name"] == "lightcurves"
+        assert step["class"].endswith("SossLightCurvesStep")
+    defaults = SossTso3Pipeline().get_pars()
+    step_defaults = defaults.pop("steps")["lightcurves"]
+    assert pars == defaults
+    assert step_pars == {
+        k: list(v) if isinstance(v, tuple) else v for k, v in step_defaults.items()
+    }
+    assert set(SossLightCurvesStep().get_pars()) == set(step_pars)
+
+
+def _strun(*args, cwd):
+    env = dict(os.environ, STPIPE_DISABLE_CRDS_STEPPARS="true")
+    proc = subprocess.run(
+        [STRUN, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc
+
+
+@pytest.mark.slow
+def test_strun_alias_with_association(asn_file, tmp_path):
+    _strun("soss_tso3", str(asn_file), "--output_dir", str(tmp_path), cwd=tmp_path)
+    wave = synthetic_segments(nints=2, nsegments=1)[0].spec[0].spec_table["WAVELENGTH"][0]
+    in_range = np.count_nonzero((wave >= 0.85) & (wave <= 2.83))  # default order 1 range
+    _check_products(tmp_path, PRODUCT, nbins_order1=-(-in_range // 20))
+
+
+@pytest.mark.slow
+def test_strun_parameter_file(asn_file, tmp_path):
+    _strun(
+        str(PARAMETER_FILE),
+        str(asn_file),
+        "--output_dir",
+        str(tmp_path),
+        "--steps.lightcurves.bin_width=100",
+        cwd=tmp_path,
+    )
+    _, speclc = _check_products(tmp_path, PRODUCT)
+    assert speclc.meta["bin_width"] == 100
