@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 __all__ = [
     "SossInputError",
     "SegmentInfo",
+    "apply_segment_identity",
     "PWCPOS_RANGE",
     "SUBSTRIP256_SHAPE",
     "check_integrations",
@@ -248,6 +249,28 @@ def stack_segments(models):
         stacked.meta.exposure.integration_end = _int_start(first) + row - 1
         stacked.meta.filename = first.meta.filename
     return stacked, segments
+
+
+def apply_segment_identity(model, segment):
+    """Give a product made from the stacked exposure the identity of one segment.
+
+    Copies the segment's file name, segment number, integration range and
+    ``int_times`` table; everything else (what the reduction recorded) stays.
+
+    Parameters
+    ----------
+    model : JwstDataModel
+        Product holding the segment's rows; modified in place.
+    segment : CubeModel
+        The input segment.
+    """
+    exposure = segment.meta.exposure
+    model.meta.exposure.segment_number = exposure.segment_number
+    model.meta.exposure.integration_start = exposure.integration_start
+    model.meta.exposure.integration_end = exposure.integration_end
+    model.meta.filename = segment.meta.filename
+    if _has_int_times(segment):
+        model.int_times = segment.int_times
 
 
 def _has_int_times(model):

@@ -10,6 +10,8 @@ import numpy as np
 from jwst.datamodels.utils import flat_multispec
 from stdatamodels.jwst import datamodels
 
+from jwst_soss_custom.exposure import apply_segment_identity
+
 __all__ = ["OrderSpectra", "make_x1dints", "slice_x1dints"]
 
 _UNITS = {
@@ -110,8 +112,13 @@ def _order_table(spec, order, times, segment):
     return tso
 
 
-def slice_x1dints(x1dints, start, stop, source=None, segment=None):
+def slice_x1dints(x1dints, start, stop, segment=None):
     """Rows ``start:stop`` of every order of an x1dints model, as a new model.
+
+    The metadata of the reduction (step statuses, references, background) are
+    kept; with ``segment`` given, the segment's identity replaces the stacked
+    exposure's: its file name, segment number, integration range and
+    ``int_times`` table.
 
     Parameters
     ----------
@@ -119,25 +126,24 @@ def slice_x1dints(x1dints, start, stop, source=None, segment=None):
         Product of the stacked exposure.
     start, stop : int
         Row range (0-based, stop exclusive).
-    source : JwstDataModel or None
-        Segment model whose metadata the slice takes (filename, segment
-        number, integration range); defaults to ``x1dints``'s own.
-    segment : int or None
-        Segment number for the ``SEGMENT`` column.
+    segment : CubeModel or None
+        The input segment these rows came from.
 
     Returns
     -------
     `~stdatamodels.jwst.datamodels.TSOMultiSpecModel`
     """
     output = datamodels.TSOMultiSpecModel()
-    output.update(source if source is not None else x1dints)
-    if source is not None and getattr(source, "int_times", None) is not None:
-        output.int_times = source.int_times
+    output.update(x1dints)
+    number = None
+    if segment is not None:
+        number = segment.meta.exposure.segment_number
+        apply_segment_identity(output, segment)
     for spec in x1dints.spec:
         part = datamodels.TSOSpecModel()
         table = np.asarray(spec.spec_table)[start:stop].copy()
-        if segment is not None:
-            table["SEGMENT"] = segment
+        if number is not None:
+            table["SEGMENT"] = number
         part.spec_table = table
         for name in spec.spec_table.columns.names:
             part.spec_table.columns[name].unit = spec.spec_table.columns[name].unit

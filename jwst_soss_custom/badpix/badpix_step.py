@@ -46,6 +46,9 @@ class SossBadpixStep(SossStep):
         bad = bad_pixel_mask(model.data, model.dq)
         n_bad = int(np.count_nonzero(bad))
         n_fallback = replace_bad_pixels(model.data, bad, max_distance=self.max_distance)
+        # The estimate's uncertainty is taken as its neighbours' (interpolated
+        # the same way), so errors stay finite wherever the data are.
+        replace_bad_pixels(model.err, bad, max_distance=self.max_distance)
         flag_replaced(model.dq, bad)
         log.info(
             "Replaced %d bad pixels (%.4f%% of the cube); %d had no good neighbour "

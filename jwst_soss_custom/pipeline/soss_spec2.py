@@ -7,7 +7,7 @@ from stdatamodels.jwst import datamodels
 
 from jwst_soss_custom.background import SossBackgroundStep
 from jwst_soss_custom.badpix import SossBadpixStep
-from jwst_soss_custom.exposure import open_segments, stack_segments
+from jwst_soss_custom.exposure import apply_segment_identity, open_segments, stack_segments
 from jwst_soss_custom.extract import SossExtractStep
 from jwst_soss_custom.oneoverf import SossOneOverFStep
 from jwst_soss_custom.products import slice_x1dints
@@ -76,11 +76,7 @@ class SossSpec2Pipeline(SossPipeline):
 
         results = []
         for segment, part in zip(segments, rows, strict=True):
-            product = slice_x1dints(
-                x1dints, part.start, part.stop, source=segment, segment=part.segment_number
-            )
-            # Keep the step statuses of the reduction (the segment's are Detector1's).
-            product.meta.cal_step.instance.update(x1dints.meta.cal_step.instance)
+            product = slice_x1dints(x1dints, part.start, part.stop, segment=segment)
             product.meta.filename = _product_name(segment.meta.filename, "x1dints")
             results.append(product)
             if self.save_calints:
@@ -94,17 +90,15 @@ class SossSpec2Pipeline(SossPipeline):
 
     def _save_calints(self, cube, segment, part):
         calints = datamodels.CubeModel()
-        calints.update(segment)
+        calints.update(cube)
         calints.data = cube.data[part.start : part.stop]
         calints.err = cube.err[part.start : part.stop]
         calints.dq = cube.dq[part.start : part.stop]
-        if getattr(segment, "int_times", None) is not None:
-            calints.int_times = segment.int_times
-        calints.meta.cal_step = cube.meta.cal_step
         for attr in ("soss_traces", "soss_background"):
             value = getattr(cube, attr, None)
             if value is not None:
                 setattr(calints, attr, value)
+        apply_segment_identity(calints, segment)
         calints.meta.filename = _product_name(segment.meta.filename, "calints")
         self.save_model(calints, output_file=calints.meta.filename, suffix=False, force=True)
 
