@@ -20,6 +20,7 @@ __all__ = [
     "SossInputError",
     "SegmentInfo",
     "apply_segment_identity",
+    "inherit_metadata",
     "PWCPOS_RANGE",
     "SUBSTRIP256_SHAPE",
     "check_integrations",
@@ -235,7 +236,7 @@ def stack_segments(models):
         _as_float32(stacked)
     else:
         stacked = datamodels.CubeModel()
-        stacked.update(first)
+        inherit_metadata(stacked, first)
         stacked.data = np.concatenate([m.data for m in models], axis=0).astype(
             np.float32, copy=False
         )
@@ -249,6 +250,31 @@ def stack_segments(models):
         stacked.meta.exposure.integration_end = _int_start(first) + row - 1
         stacked.meta.filename = first.meta.filename
     return stacked, segments
+
+
+#: Model attributes this package adds (documented in docs/products.md).
+SOSS_ATTRIBUTES = ("soss_traces", "soss_background")
+
+
+def inherit_metadata(target, source):
+    """Copy metadata from ``source`` to ``target``, including this package's own.
+
+    `DataModel.update` copies only schema-defined metadata, so the
+    ``meta.cal_step.soss_*`` statuses and the `SOSS_ATTRIBUTES` would be lost
+    between a cube and the products made from it.
+
+    Parameters
+    ----------
+    target, source : JwstDataModel
+    """
+    target.update(source)
+    for key, value in source.meta.cal_step.instance.items():
+        if key.startswith("soss_"):
+            setattr(target.meta.cal_step, key, value)
+    for attr in SOSS_ATTRIBUTES:
+        value = getattr(source, attr, None)
+        if value is not None:
+            setattr(target, attr, value)
 
 
 def apply_segment_identity(model, segment):

@@ -10,7 +10,7 @@ import numpy as np
 from jwst.datamodels.utils import flat_multispec
 from stdatamodels.jwst import datamodels
 
-from jwst_soss_custom.exposure import apply_segment_identity
+from jwst_soss_custom.exposure import apply_segment_identity, inherit_metadata
 
 __all__ = ["OrderSpectra", "make_x1dints", "slice_x1dints"]
 
@@ -64,7 +64,7 @@ def make_x1dints(source, spectra, times, segment=None):
     `~stdatamodels.jwst.datamodels.TSOMultiSpecModel`
     """
     output = datamodels.TSOMultiSpecModel()
-    output.update(source)
+    inherit_metadata(output, source)
     if getattr(source, "int_times", None) is not None:
         output.int_times = source.int_times
     for order in sorted(spectra):
@@ -134,7 +134,7 @@ def slice_x1dints(x1dints, start, stop, segment=None):
     `~stdatamodels.jwst.datamodels.TSOMultiSpecModel`
     """
     output = datamodels.TSOMultiSpecModel()
-    output.update(x1dints)
+    inherit_metadata(output, x1dints)
     number = None
     if segment is not None:
         number = segment.meta.exposure.segment_number

@@ -18,7 +18,7 @@ import logging
 import numpy as np
 from stdatamodels.jwst import datamodels
 
-from jwst_soss_custom.exposure import SossInputError
+from jwst_soss_custom.exposure import SossInputError, inherit_metadata
 
 __all__ = ["stitch_x1dints", "integer_runs", "copy_spec"]
 
@@ -164,7 +164,7 @@ def stitch_x1dints(models, names=None, wave_tolerance=1e-4):
 
     first = min(range(len(models)), key=lambda i: _first_int(models[i]))
     output = datamodels.TSOMultiSpecModel()
-    output.update(models[first])
+    inherit_metadata(output, models[first])
     int_times = _stitch_int_times(models)
     if int_times is not None:
         output.int_times = int_times

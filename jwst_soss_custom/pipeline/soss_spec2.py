@@ -7,7 +7,12 @@ from stdatamodels.jwst import datamodels
 
 from jwst_soss_custom.background import SossBackgroundStep
 from jwst_soss_custom.badpix import SossBadpixStep
-from jwst_soss_custom.exposure import apply_segment_identity, open_segments, stack_segments
+from jwst_soss_custom.exposure import (
+    apply_segment_identity,
+    inherit_metadata,
+    open_segments,
+    stack_segments,
+)
 from jwst_soss_custom.extract import SossExtractStep
 from jwst_soss_custom.oneoverf import SossOneOverFStep
 from jwst_soss_custom.products import slice_x1dints
@@ -90,14 +95,10 @@ class SossSpec2Pipeline(SossPipeline):
 
     def _save_calints(self, cube, segment, part):
         calints = datamodels.CubeModel()
-        calints.update(cube)
+        inherit_metadata(calints, cube)
         calints.data = cube.data[part.start : part.stop]
         calints.err = cube.err[part.start : part.stop]
         calints.dq = cube.dq[part.start : part.stop]
-        for attr in ("soss_traces", "soss_background"):
-            value = getattr(cube, attr, None)
-            if value is not None:
-                setattr(calints, attr, value)
         apply_segment_identity(calints, segment)
         calints.meta.filename = _product_name(segment.meta.filename, "calints")
         self.save_model(calints, output_file=calints.meta.filename, suffix=False, force=True)

@@ -1,0 +1,58 @@
+"""Command line: ``soss_simulate --preset full --output-dir DIR [--seed N] [--nints N]``."""
+
+import argparse
+import logging
+import sys
+import time
+
+from jwst_soss_custom.datasets.config import PRESETS
+
+
+def build_parser():
+    """Argument parser of ``soss_simulate``."""
+    parser = argparse.ArgumentParser(
+        prog="soss_simulate",
+        description="Write a simulated NIRISS/SOSS time series (rateints segments, "
+        "background template and truth file) to a folder.",
+    )
+    parser.add_argument("--preset", default="full", choices=sorted(PRESETS),
+                        help="size of the exposure (default: full, the WASP-39b ERS visit)")
+    parser.add_argument("--output-dir", required=True, help="folder for the files")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--nints", type=int, default=None,
+                        help="number of integrations (default: the preset's)")
+    parser.add_argument("--nsegments", type=int, default=None,
+                        help="number of segment files (default: the preset's)")
+    parser.add_argument("--quiet", action="store_true", help="only print the file names")
+    return parser
+
+
+def main(argv=None):
+    """Run the simulator from the command line; print the files written."""
+    from jwst_soss_custom.datasets.simulate import simulate
+
+    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(
+        level=logging.WARNING if args.quiet else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    overrides = {}
+    if args.nints is not None:
+        overrides["nints"] = args.nints
+    if args.nsegments is not None:
+        overrides["nsegments"] = args.nsegments
+    try:
+        start = time.perf_counter()
+        result = simulate(args.output_dir, preset=args.preset, seed=args.seed, **overrides)
+    except ValueError as err:
+        print(f"soss_simulate: error: {err}", file=sys.stderr)
+        return 2
+    for path in result.segment_files:
+        print(path)
+    print(result.truth_file)
+    for path in result.background_files.values():
+        print(path)
+    if not args.quiet:
+        print(f"# {result.config.nints} integrations in {time.perf_counter() - start:.1f} s",
+              file=sys.stderr)
+    return 0

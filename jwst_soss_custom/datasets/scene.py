@@ -1,0 +1,477 @@
+"""The noiseless SOSS scene: traces, profile, spectrum, background, order 0s.
+
+Everything here is deterministic. `Scene` precomputes what does not change
+between integrations (column fluxes, halo images, background, field-star
+order 0s) and renders the star for any per-integration trace shift and
+light-curve factors.
+"""
+
+import functools
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+from astropy.io import fits
+
+from jwst_soss_custom.datasets import reference
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "NY",
+    "NX",
+    "REF_ROWS",
+    "REF_COLS",
+    "STELLAR_LINES",
+    "TraceSolution",
+    "trace_solution",
+    "throughput",
+    "stellar_flux_density",
+    "line_absorption",
+    "reference_pixel_mask",
+    "order0_image",
+    "Scene",
+    "write_background_files",
+]
+
+#: SUBSTRIP256 frame shape.
+NY, NX = 256, 2048
+#: Reference pixels: the top 4 rows and 4 columns on each side.
+REF_ROWS = 4
+REF_COLS = 4
+
+#: Stellar absorption lines drawn on the continuum: (name, vacuum wavelength
+#: in micron, depth at SOSS resolution). Depths are illustrative values of
+#: the size seen in G-dwarf spectra at R~700, not fitted to WASP-39; they are
+#: scaled by ``SimConfig.stellar_line_depth``.
+STELLAR_LINES = (
+    ("Na I D2", 0.58916, 0.25),
+    ("Na I D1", 0.58975, 0.20),
+    ("H alpha", 0.65646, 0.25),
+    ("Ca II 8500", 0.85004, 0.20),
+    ("Ca II 8544", 0.85444, 0.30),
+    ("Ca II 8664", 0.86645, 0.25),
+    ("Pa delta", 1.00521, 0.05),
+    ("He I 10833", 1.08333, 0.03),
+    ("Pa gamma", 1.09411, 0.06),
+    ("Na I 11385", 1.13846, 0.06),
+    ("Na I 11407", 1.14069, 0.06),
+    ("K I 11693", 1.16934, 0.05),
+    ("K I 11773", 1.17728, 0.06),
+    ("K I 12436", 1.24357, 0.05),
+    ("K I 12526", 1.25256, 0.05),
+    ("Pa beta", 1.28216, 0.08),
+    ("Al I 13127", 1.31270, 0.04),
+    ("Al I 13154", 1.31543, 0.04),
+    ("Mg I 15029", 1.50289, 0.05),
+    ("Si I 15892", 1.58923, 0.04),
+    ("Pa alpha", 1.87561, 0.10),
+    ("Br delta", 1.94509, 0.04),
+    ("Br gamma", 2.16612, 0.06),
+    ("Na I 22062", 2.20624, 0.05),
+    ("Na I 22090", 2.20897, 0.04),
+    ("CO 2-0", 2.29353, 0.03),
+)
+#: FWHM of an unresolved line on the detector (pixels along the dispersion).
+LINE_FWHM_PIX = 2.0
+
+
+@dataclass(frozen=True)
+class TraceSolution:
+    """Trace centre and wavelength of one order as functions of column.
+
+    Attributes
+    ----------
+    order : int
+        Spectral order.
+    columns : ndarray of int
+        Detector columns the order covers (contiguous).
+    model_x, model_y, model_wavelength : ndarray
+        Trace model samples (pastasoss for orders 1-2, SPECTRACE for order 3),
+        x increasing.
+    dx, dy : float
+        Static offset of the trace from the model (pixels).
+    """
+
+    order: int
+    columns: np.ndarray
+    model_x: np.ndarray
+    model_y: np.ndarray
+    model_wavelength: np.ndarray
+    dx: float = 0.0
+    dy: float = 0.0
+
+    def at(self, dx=0.0, dy=0.0):
+        """Trace centre, wavelength and slope at ``columns`` for an extra shift.
+
+        Parameters
+        ----------
+        dx, dy : float
+            Shift (pixels) on top of the static offset, e.g. jitter.
+
+        Returns
+        -------
+        y, wavelength, slope : ndarray
+            Row of the profile centre, wavelength (micron) and dy/dx per column.
+        """
+        xm = self.columns - (self.dx + dx)
+        y = np.interp(xm, self.model_x, self.model_y) + self.dy + dy
+        wave = np.interp(xm, self.model_x, self.model_wavelength)
+        slope = np.gradient(y, self.columns.astype(float))
+        return y, wave, slope
+
+    @property
+    def y(self):
+        """True trace centre per column (static offset included)."""
+        return self.at()[0]
+
+    @property
+    def wavelength(self):
+        """Wavelength (micron) per column."""
+        return self.at()[1]
+
+    @property
+    def dispersion(self):
+        """|d lambda / d x| (micron per pixel) per column."""
+        return np.abs(np.gradient(self.wavelength, self.columns.astype(float)))
+
+
+@functools.lru_cache(maxsize=32)
+def _model_trace(order, pwcpos):
+    if order in (1, 2):
+        from pastasoss.soss_traces import get_soss_traces
+
+        model = get_soss_traces(float(pwcpos), str(order))
+        x, y, wave = (np.asarray(a, dtype=float) for a in (model.x, model.y, model.wavelength))
+    elif order == 3:
+        # pastasoss has no order 3; the SPECTRACE table gives it at the
+        # reference pupil-wheel position (no PWCPOS dependence).
+        table = reference.load_throughput()
+        keep = np.asarray(table["throughput_3"]) > 0
+        x = np.asarray(table["x_3"], dtype=float)[keep]
+        y = np.asarray(table["y_3"], dtype=float)[keep]
+        wave = np.asarray(table["wavelength"], dtype=float)[keep]
+    else:
+        raise ValueError(f"order={order}: SOSS has orders 1, 2 and 3.")
+    order_idx = np.argsort(x)
+    return x[order_idx], y[order_idx], wave[order_idx]
+
+
+def trace_solution(order, pwcpos, dx=0.0, dy=0.0):
+    """Trace of one order at a pupil-wheel position, with an optional offset.
+
+    Parameters
+    ----------
+    order : int
+        1, 2 (pastasoss) or 3 (SPECTRACE reference, fixed position).
+    pwcpos : float
+        Pupil-wheel position (degrees).
+    dx, dy : float
+        Offset (pixels) of the true trace from the model.
+
+    Returns
+    -------
+    TraceSolution
+    """
+    x, y, wave = _model_trace(int(order), float(pwcpos))
+    first = max(0, int(np.ceil(x[0] + dx)))
+    last = min(NX - 1, int(np.floor(x[-1] + dx)))
+    columns = np.arange(first, last + 1)
+    return TraceSolution(int(order), columns, x, y, wave, float(dx), float(dy))
+
+
+def throughput(order, wavelength, scale=None):
+    """Order throughput at ``wavelength`` (micron); 0 outside the table.
+
+    The SPECTRACE throughput times the empirical per-order correction
+    measured on the real frame (column ``scale_<order>`` of the packaged
+    table; only order 2 differs from 1, see ``docs/simulator.md``).
+
+    Parameters
+    ----------
+    order : int
+    wavelength : array_like
+    scale : tuple of ndarray, optional
+        ``(wavelength, factor)`` replacing the packaged correction.
+    """
+    table = reference.load_throughput()
+    grid = np.asarray(table["wavelength"])
+    raw = np.interp(
+        wavelength, grid, np.asarray(table[f"throughput_{order}"]), left=0.0, right=0.0
+    )
+    if scale is None:
+        name = f"scale_{order}"
+        if name not in table:
+            return raw
+        scale = (grid, np.asarray(table[name]))
+    return raw * np.interp(wavelength, scale[0], scale[1])
+
+
+def stellar_flux_density(wavelength, spectrum=None):
+    """WASP-39 continuum (DN/s per micron, before throughput) at ``wavelength``.
+
+    Parameters
+    ----------
+    wavelength : array_like
+        Wavelengths (micron).
+    spectrum : tuple of ndarray, optional
+        ``(wavelength, flux)`` to use instead of the packaged spectrum.
+    """
+    wave, flux = spectrum if spectrum is not None else reference.load_stellar_spectrum()
+    return np.interp(wavelength, wave, flux)
+
+
+def line_absorption(wavelength, dispersion, depth_scale=1.0, lines=STELLAR_LINES):
+    """Transmission (<= 1) of the stellar absorption lines per column.
+
+    Parameters
+    ----------
+    wavelength, dispersion : ndarray
+        Wavelength (micron) and |d lambda/dx| (micron/pixel) per column; the
+        line width is `LINE_FWHM_PIX` pixels on the detector.
+    depth_scale : float
+        Multiplies every line depth (0 gives no lines).
+
+    Returns
+    -------
+    ndarray
+    """
+    transmission = np.ones_like(np.asarray(wavelength, dtype=float))
+    if depth_scale == 0:
+        return transmission
+    sigma = LINE_FWHM_PIX / (2 * np.sqrt(2 * np.log(2))) * dispersion
+    for _, center, depth in lines:
+        transmission *= 1.0 - depth_scale * depth * np.exp(
+            -0.5 * ((wavelength - center) / sigma) ** 2
+        )
+    return np.clip(transmission, 0.0, None)
+
+
+def reference_pixel_mask(shape=(NY, NX)):
+    """Boolean mask of the SUBSTRIP256 reference pixels."""
+    mask = np.zeros(shape, dtype=bool)
+    mask[-REF_ROWS:, :] = True
+    mask[:, :REF_COLS] = True
+    mask[:, -REF_COLS:] = True
+    return mask
+
+
+def order0_image(n, threshold=0.3):
+    """Field-star order-0 contaminants at their real positions.
+
+    Parameters
+    ----------
+    n : int
+        Number of contaminants (the first ``n`` packaged stamps).
+    threshold : float
+        Level (DN/s) above which a pixel belongs to the contaminant mask.
+
+    Returns
+    -------
+    image : ndarray
+        float32 (256, 2048) DN/s above the background.
+    mask : ndarray of bool
+        Pixels of the contaminants above ``threshold``.
+    catalog : dict
+        ``x``, ``y`` (centre) and ``peak`` (DN/s) of each contaminant.
+    """
+    image = np.zeros((NY, NX), dtype=np.float32)
+    stamps = reference.load_order0_stamps()
+    available = stamps["stamps"].shape[0]
+    if n > available:
+        raise ValueError(f"n_order0={n}: only {available} order-0 stamps are packaged.")
+    sy, sx = stamps["stamps"].shape[1:]
+    xs, ys, peaks = [], [], []
+    for k in range(n):
+        y0 = int(stamps["y"][k]) - sy // 2
+        x0 = int(stamps["x"][k]) - sx // 2
+        # Clip the stamp where it crosses the frame edge.
+        ys_img = slice(max(y0, 0), min(y0 + sy, NY))
+        xs_img = slice(max(x0, 0), min(x0 + sx, NX))
+        stamp = stamps["stamps"][k][
+            ys_img.start - y0 : ys_img.stop - y0, xs_img.start - x0 : xs_img.stop - x0
+        ]
+        image[ys_img, xs_img] += stamp
+        xs.append(float(stamps["x"][k]))
+        ys.append(float(stamps["y"][k]))
+        peaks.append(float(stamps["stamps"][k].max()))
+    catalog = {"x": np.array(xs), "y": np.array(ys), "peak": np.array(peaks)}
+    return image, image > threshold, catalog
+
+
+def _add_core(flat, columns, yc, stretch, flux, profile, norm, wavelength):
+    """Add one order's profile core to the flattened frame ``flat`` (float64, in place).
+
+    The profile is evaluated on a band of rows around each column's trace
+    centre (including rows off the detector) and normalised over that band,
+    so each column receives exactly ``flux * norm`` whatever the sub-pixel
+    phase; rows off the detector are then dropped, as light falls off it.
+    """
+    half = int(np.ceil(profile.u_max * float(np.max(stretch)))) + 1
+    offsets = np.arange(-half, half + 1)
+    rows = np.floor(yc).astype(np.int64)[None, :] + offsets[:, None]
+    u = (rows - yc[None, :]) / stretch[None, :]
+    values = profile.core_values(u, wavelength)
+    total = values.sum(axis=0)
+    total[total == 0] = 1.0
+    values *= (flux * norm / total)[None, :]
+    inside = (rows >= 0) & (rows < NY)
+    index = rows * NX + columns[None, :]
+    flat += np.bincount(index[inside], weights=values[inside], minlength=NY * NX)
+
+
+class Scene:
+    """Noiseless SOSS scene of one simulated exposure.
+
+    Parameters
+    ----------
+    config : SimConfig
+        Simulation settings (PWCPOS, offsets, orders, flux scale, line
+        depth, halo, background scale, order 0s).
+    profile : CrossDispersionProfile, optional
+        Profile to use instead of the packaged one (used by the calibration).
+    spectrum : tuple of ndarray, optional
+        ``(wavelength, flux)`` continuum instead of the packaged one.
+    background_template : ndarray, optional
+        256 x 2048 template instead of the packaged one.
+    throughput_scale : dict of int to tuple, optional
+        Per-order throughput corrections instead of the packaged ones.
+
+    Attributes
+    ----------
+    traces : dict of int to TraceSolution
+    column_flux : dict of int to ndarray
+        Out-of-transit flux (DN/s) entering each column, per order.
+    background : ndarray
+        Scaled background (DN/s), 0 on reference pixels.
+    order0, order0_mask, order0_catalog
+        Field-star order-0 contaminants (see `order0_image`).
+    """
+
+    def __init__(self, config, profile=None, spectrum=None, background_template=None,
+                 throughput_scale=None):
+        self.config = config
+        self.profile = profile if profile is not None else reference.load_profile()
+        self._spectrum = spectrum
+        self._throughput_scale = throughput_scale or {}
+        self.traces = {
+            order: trace_solution(order, config.pwcpos, config.trace_dx, config.trace_dy)
+            for order in config.orders
+        }
+        self.column_flux = {order: self.flux(order) for order in config.orders}
+        self.halo_fraction = self.profile.halo_fraction if config.halo else 0.0
+        self._halo_unit = (
+            {order: self._halo_image(order) for order in config.orders} if config.halo else {}
+        )
+
+        template = (
+            background_template
+            if background_template is not None
+            else reference.default_background_template()
+        )
+        self.template = np.asarray(template, dtype=np.float32)
+        self.background = (config.background_scale * self.template).astype(np.float32)
+        self.reference_mask = reference_pixel_mask()
+        self.background[self.reference_mask] = 0.0
+        if config.n_order0 > 0:
+            self.order0, self.order0_mask, self.order0_catalog = order0_image(config.n_order0)
+        else:
+            self.order0 = np.zeros((NY, NX), dtype=np.float32)
+            self.order0_mask = np.zeros((NY, NX), dtype=bool)
+            self.order0_catalog = {"x": np.zeros(0), "y": np.zeros(0), "peak": np.zeros(0)}
+        self.order0[self.reference_mask] = 0.0
+        self.order0_mask &= ~self.reference_mask
+        self.static = self.background + self.order0
+
+    def flux(self, order, dx=0.0, dy=0.0):
+        """Flux (DN/s) entering each column of ``order`` for a trace shift.
+
+        Continuum x stellar lines x order throughput x dispersion x flux
+        scale: the continuum is a flux density per micron, and a column
+        collects ``|d lambda / d x|`` microns.
+        """
+        trace = self.traces[order]
+        _, wave, _ = trace.at(dx, dy)
+        xm = trace.columns.astype(float)
+        dispersion = np.abs(np.gradient(wave, xm))
+        continuum = stellar_flux_density(wave, self._spectrum)
+        lines = line_absorption(wave, dispersion, self.config.stellar_line_depth)
+        eff = throughput(order, wave, self._throughput_scale.get(order))
+        return self.config.flux_scale * continuum * lines * eff * dispersion
+
+    def _halo_image(self, order):
+        """Halo of ``order`` per unit column flux, (256, ncols) float32."""
+        trace = self.traces[order]
+        rows = np.arange(NY, dtype=float)[:, None]
+        return self.profile.halo(rows - trace.y[None, :]).astype(np.float32)
+
+    def star(self, light_curve=None, dx=0.0, dy=0.0):
+        """Render the star (all orders, core and halo) for one integration.
+
+        Parameters
+        ----------
+        light_curve : dict of int to ndarray, optional
+            Relative flux of each column per order (transit); 1 if omitted.
+        dx, dy : float
+            Trace shift of this integration (jitter, drift), pixels.
+
+        Returns
+        -------
+        ndarray
+            float32 (256, 2048) DN/s, 0 on reference pixels.
+        """
+        flat = np.zeros(NY * NX, dtype=np.float64)
+        halo = np.zeros((NY, NX), dtype=np.float32)
+        core_norm = 1.0 - self.halo_fraction
+        for order, trace in self.traces.items():
+            yc, wave, slope = trace.at(dx, dy)
+            flux = self.column_flux[order] if (dx == 0 and dy == 0) else self.flux(order, dx, dy)
+            if light_curve is not None and order in light_curve:
+                flux = flux * light_curve[order]
+            stretch = self.profile.stretch(wave, slope)
+            _add_core(flat, trace.columns, yc, stretch, flux, self.profile, core_norm, wave)
+            if order in self._halo_unit:
+                cols = slice(trace.columns[0], trace.columns[-1] + 1)
+                halo[:, cols] += self._halo_unit[order] * flux.astype(np.float32)[None, :]
+        image = flat.reshape(NY, NX).astype(np.float32)
+        image += halo
+        image[self.reference_mask] = 0.0
+        return image
+
+    def deep_frame(self):
+        """Noiseless out-of-transit frame: star + background + order 0s (DN/s)."""
+        return self.star() + self.static
+
+
+def write_background_files(template, output_dir, root):
+    """Write the background template in the two formats users have.
+
+    Parameters
+    ----------
+    template : ndarray
+        256 x 2048 template (DN/s).
+    output_dir : pathlib.Path
+        Destination folder.
+    root : str
+        File-name root.
+
+    Returns
+    -------
+    dict
+        ``{"npy": path, "fits": path}``: a 2-D ``.npy`` array (like the STScI
+        SOSS background model) and a FITS file with the image in the ``SCI``
+        extension.
+    """
+    npy_path = output_dir / f"{root}_bkg_template.npy"
+    fits_path = output_dir / f"{root}_bkg_template.fits"
+    data = np.asarray(template, dtype=np.float32)
+    np.save(npy_path, data)
+    primary = fits.PrimaryHDU()
+    primary.header["ORIGIN"] = ("jwst_soss_custom", "simulator background template")
+    primary.header["SUBARRAY"] = "SUBSTRIP256"
+    primary.header["EXP_TYPE"] = "NIS_SOSS"
+    primary.header["BUNIT"] = "DN/s"
+    sci = fits.ImageHDU(data, name="SCI")
+    sci.header["BUNIT"] = "DN/s"
+    fits.HDUList([primary, sci]).writeto(fits_path, overwrite=True)
+    return {"npy": npy_path, "fits": fits_path}
