@@ -25,8 +25,7 @@ __all__ = [
     "SUBSTRIP256_SHAPE",
     "check_integrations",
     "check_soss_model",
-    "open_segments",
-    "stack_segments",
+    "load_exposure",
 ]
 
 #: Pupil-wheel positions over which pastasoss's trace model is calibrated.
@@ -41,22 +40,30 @@ class SossInputError(ValueError):
 
 @dataclass
 class SegmentInfo:
-    """Where one segment's integrations sit in the stacked cube.
+    """One input segment: its metadata and where its integrations sit in the stack.
 
     Attributes
     ----------
-    filename : str
-        File name of the segment (``meta.filename``), used to name products.
-    segment_number : int or None
-        ``meta.exposure.segment_number``.
+    model : CubeModel
+        The segment's metadata and ``int_times`` table, without its arrays
+        (they live in the stacked cube), used to name and label its products.
     start, stop : int
         Row slice of this segment in the stacked cube (0-based, stop exclusive).
     """
 
-    filename: str
-    segment_number: int | None
+    model: datamodels.CubeModel
     start: int
     stop: int
+
+    @property
+    def filename(self):
+        """File name of the segment."""
+        return self.model.meta.filename
+
+    @property
+    def segment_number(self):
+        """``meta.exposure.segment_number`` of the segment."""
+        return self.model.meta.exposure.segment_number
 
 
 def check_soss_model(model, *, require_pwcpos=True):
@@ -109,42 +116,47 @@ def check_soss_model(model, *, require_pwcpos=True):
             )
 
 
-def open_segments(inputs):
-    """Open the segments of one exposure, sorted by integration number.
-
-    Parameters
-    ----------
-    inputs : str, Path, CubeModel, or sequence of them
-        A rateints/calints file, a level-2 association (``.json``) of the
-        segments, a list of files, a list of models, or a ModelContainer.
-
-    Returns
-    -------
-    list of `~stdatamodels.jwst.datamodels.CubeModel`
-        Models sorted by ``meta.exposure.integration_start``.
-    """
+def _input_items(inputs):
+    """Files or models of one exposure, from any accepted input form."""
     if isinstance(inputs, (str, Path)) and str(inputs).lower().endswith(".json"):
         inputs = _asn_members(Path(inputs))
     if isinstance(inputs, (str, Path, datamodels.JwstDataModel)):
         inputs = [inputs]
-    models = []
+    items = []
     for item in inputs:
-        if isinstance(item, datamodels.JwstDataModel):
-            model = item
-        else:
-            path = Path(item)
-            if not path.exists():
-                raise SossInputError(f"Input file {path} does not exist.")
-            model = datamodels.open(path)
-        if not isinstance(model, datamodels.CubeModel):
-            raise SossInputError(
-                f"{model.meta.filename}: expected a rateints/calints CubeModel, "
-                f"got {type(model).__name__}."
-            )
-        models.append(model)
-    if not models:
+        if not isinstance(item, datamodels.JwstDataModel):
+            item = Path(item)
+            if not item.exists():
+                raise SossInputError(f"Input file {item} does not exist.")
+        items.append(item)
+    if not items:
         raise SossInputError("No input segments were given.")
-    return sorted(models, key=_int_start)
+    return items
+
+
+def _extent(item):
+    """(first integration number, number of integrations, frame shape) of a segment.
+
+    Read from the FITS headers for files, so that the arrays are read only
+    once, straight into the stacked cube.
+    """
+    if isinstance(item, datamodels.JwstDataModel):
+        return _int_start(item), item.data.shape[0], item.data.shape[1:]
+    from astropy.io import fits
+
+    try:
+        primary = fits.getheader(item, 0)
+        sci = fits.getheader(item, "SCI")
+    except (OSError, KeyError) as err:
+        raise SossInputError(
+            f"{item.name}: not a rateints/calints FITS file with a SCI extension ({err})."
+        ) from None
+    if sci.get("NAXIS") != 3:
+        raise SossInputError(
+            f"{item.name}: expected a 3-D rateints/calints cube (nints, 256, 2048), got "
+            f"{sci.get('NAXIS')} dimensions; give the *_rateints.fits product, not *_rate.fits."
+        )
+    return primary.get("INTSTART", 1), sci["NAXIS3"], (sci["NAXIS2"], sci["NAXIS1"])
 
 
 def _asn_members(path):
@@ -169,87 +181,114 @@ def _int_start(model):
     return 1 if start is None else start
 
 
-def stack_segments(models):
-    """Stack the segments of one exposure into one cube.
+def load_exposure(inputs):
+    """Open, check and stack the segments of one exposure into one cube.
+
+    Segments are read one at a time straight into preallocated float32 arrays
+    (SCI, ERR, DQ only), so the peak memory is the stacked cube plus one
+    segment, whatever the number of segments.
 
     Parameters
     ----------
-    models : list of CubeModel
-        Segments sorted by integration number (see `open_segments`).
+    inputs : str, Path, CubeModel, or sequence of them
+        A rateints/calints file, a level-2 association (``.json``) of the
+        segments, a list of files, or a list of models (models are not
+        modified).
 
     Returns
     -------
     stacked : `~stdatamodels.jwst.datamodels.CubeModel`
-        One model holding every integration (float32 SCI/ERR, uint32 DQ), the
+        Every integration in time order (float32 SCI/ERR, uint32 DQ), the
         concatenated ``int_times`` table, and the metadata of the first segment
         with ``integration_start``/``integration_end`` spanning all segments.
     segments : list of `SegmentInfo`
-        Row ranges of each input segment in ``stacked``.
+        Each segment's metadata and rows in ``stacked``, in time order.
 
     Raises
     ------
     SossInputError
-        If the segments are of different exposures, shapes, or if integrations
-        overlap or are missing between them.
+        If a segment is not a SUBSTRIP256 SOSS time series, if the segments are
+        of different exposures or shapes, or if integrations overlap or are
+        missing between them.
     """
-    for model in models:
-        check_soss_model(model)
-    first = models[0]
+    items = _input_items(inputs)
+    extents = [_extent(item) for item in items]
+    order = sorted(range(len(items)), key=lambda i: extents[i][0])
+    shapes = {extents[i][2] for i in order}
+    if len(shapes) > 1:
+        raise SossInputError(
+            f"Segments have different frame shapes {sorted(shapes)}; give segments of one exposure."
+        )
+    total = sum(extents[i][1] for i in order)
+    shape = (total, *shapes.pop())
+    data = np.empty(shape, np.float32)
+    err = np.empty(shape, np.float32)
+    dq = np.empty(shape, np.uint32)
+
     segments = []
     row = 0
-    expected_start = None
-    for model in models:
-        nint = model.data.shape[0]
-        start = _int_start(model)
-        if model.data.shape[1:] != first.data.shape[1:]:
-            raise SossInputError(
-                f"{model.meta.filename}: frame shape {model.data.shape[1:]} differs "
-                f"from {first.meta.filename} {first.data.shape[1:]}."
-            )
-        for attr in ("nints", "ngroups"):
-            a, b = getattr(model.meta.exposure, attr), getattr(first.meta.exposure, attr)
-            if a != b:
+    for i in order:
+        item = items[i]
+        model = item if isinstance(item, datamodels.JwstDataModel) else datamodels.open(item)
+        try:
+            if not isinstance(model, datamodels.CubeModel):
                 raise SossInputError(
-                    f"Segments are not of one exposure: {attr} is {a} in "
-                    f"{model.meta.filename} but {b} in {first.meta.filename}."
+                    f"{model.meta.filename}: expected a rateints/calints CubeModel, "
+                    f"got {type(model).__name__}."
                 )
-        if model.meta.instrument.pupil_position != first.meta.instrument.pupil_position:
-            raise SossInputError(
-                f"Segments are not of one exposure: PWCPOS differs between "
-                f"{first.meta.filename} and {model.meta.filename}."
-            )
-        if expected_start is not None and start != expected_start:
-            problem = "overlap" if start < expected_start else "a gap (missing segment?)"
-            raise SossInputError(
-                f"{model.meta.filename} starts at integration {start} but the previous "
-                f"segment ended at {expected_start - 1}: {problem}. Give all segments of "
-                "the exposure, each once."
-            )
-        expected_start = start + nint
-        segments.append(
-            SegmentInfo(model.meta.filename, model.meta.exposure.segment_number, row, row + nint)
-        )
+            check_soss_model(model)
+            if segments:
+                _check_continues(segments[-1], model)
+            nint = model.data.shape[0]
+            data[row : row + nint] = model.data
+            err[row : row + nint] = model.err
+            dq[row : row + nint] = model.dq
+            meta_only = datamodels.CubeModel()
+            inherit_metadata(meta_only, model)
+            if _has_int_times(model):
+                meta_only.int_times = model.int_times
+        finally:
+            if model is not item:
+                model.close()
+        segments.append(SegmentInfo(meta_only, row, row + nint))
         row += nint
 
-    if len(models) == 1:
-        stacked = models[0]
-        _as_float32(stacked)
-    else:
-        stacked = datamodels.CubeModel()
-        inherit_metadata(stacked, first)
-        stacked.data = np.concatenate([m.data for m in models], axis=0).astype(
-            np.float32, copy=False
-        )
-        stacked.err = np.concatenate([m.err for m in models], axis=0).astype(
-            np.float32, copy=False
-        )
-        stacked.dq = np.concatenate([m.dq for m in models], axis=0)
-        if all(_has_int_times(m) for m in models):
-            stacked.int_times = np.concatenate([np.asarray(m.int_times) for m in models])
-        stacked.meta.exposure.integration_start = _int_start(first)
-        stacked.meta.exposure.integration_end = _int_start(first) + row - 1
-        stacked.meta.filename = first.meta.filename
+    stacked = datamodels.CubeModel(data=data, err=err, dq=dq)
+    first = segments[0].model
+    inherit_metadata(stacked, first)
+    tables = [np.asarray(s.model.int_times) for s in segments if _has_int_times(s.model)]
+    if len(tables) == len(segments):
+        stacked.int_times = np.concatenate(tables)
+    stacked.meta.exposure.integration_start = _int_start(first)
+    stacked.meta.exposure.integration_end = _int_start(first) + total - 1
+    stacked.meta.filename = first.meta.filename
     return stacked, segments
+
+
+def _check_continues(previous_info, model):
+    """Raise unless ``model`` is the segment that follows ``previous_info``."""
+    previous = previous_info.model
+    for attr in ("nints", "ngroups"):
+        a, b = getattr(model.meta.exposure, attr), getattr(previous.meta.exposure, attr)
+        if a != b:
+            raise SossInputError(
+                f"Segments are not of one exposure: {attr} is {a} in "
+                f"{model.meta.filename} but {b} in {previous.meta.filename}."
+            )
+    if model.meta.instrument.pupil_position != previous.meta.instrument.pupil_position:
+        raise SossInputError(
+            f"Segments are not of one exposure: PWCPOS differs between "
+            f"{previous.meta.filename} and {model.meta.filename}."
+        )
+    start = _int_start(model)
+    expected = _int_start(previous) + previous_info.stop - previous_info.start
+    if start != expected:
+        problem = "overlap" if start < expected else "a gap (missing segment?)"
+        raise SossInputError(
+            f"{model.meta.filename} starts at integration {start} but the previous "
+            f"segment ended at {expected - 1}: {problem}. Give all segments of "
+            "the exposure, each once."
+        )
 
 
 #: Model attributes this package adds (documented in docs/products.md).
@@ -302,14 +341,6 @@ def apply_segment_identity(model, segment):
 def _has_int_times(model):
     table = getattr(model, "int_times", None)
     return table is not None and len(table) > 0
-
-
-def _as_float32(model):
-    """Keep science arrays in float32: halves memory for full exposures."""
-    if model.data.dtype != np.float32:
-        model.data = model.data.astype(np.float32)
-    if model.err.dtype != np.float32:
-        model.err = model.err.astype(np.float32)
 
 
 def integration_times(model):

@@ -9,8 +9,7 @@ from jwst_soss_custom.exposure import (
     check_integrations,
     check_soss_model,
     integration_times,
-    open_segments,
-    stack_segments,
+    load_exposure,
 )
 
 
@@ -61,8 +60,7 @@ def test_segments_are_sorted_and_stacked(tmp_path):
         path = tmp_path / model.meta.filename
         model.save(path)
         paths.append(str(path))
-    models = open_segments(paths)
-    stacked, rows = stack_segments(models)
+    stacked, rows = load_exposure(paths)
     assert stacked.data.shape == (9, 256, 2048) and stacked.data.dtype == np.float32
     np.testing.assert_array_equal(stacked.data[:, 0, 0], [1, 1, 1, 2, 2, 2, 3, 3, 3])
     assert [r.segment_number for r in rows] == [1, 2, 3]
@@ -77,12 +75,12 @@ def test_segments_are_sorted_and_stacked(tmp_path):
 )
 def test_overlapping_or_missing_segments_are_refused(second_start, message):
     with pytest.raises(SossInputError, match=message):
-        stack_segments([_segment(1, 3, 1), _segment(second_start, 3, 2)])
+        load_exposure([_segment(1, 3, 1), _segment(second_start, 3, 2)])
 
 
 def test_segments_of_different_exposures_are_refused():
     with pytest.raises(SossInputError, match="nints"):
-        stack_segments([_segment(1, 3, 1), _segment(4, 3, 2, nints=50)])
+        load_exposure([_segment(1, 3, 1), _segment(4, 3, 2, nints=50)])
 
 
 def test_all_nan_integration_is_refused():
@@ -94,4 +92,4 @@ def test_all_nan_integration_is_refused():
 
 def test_missing_input_file(tmp_path):
     with pytest.raises(SossInputError, match="does not exist"):
-        open_segments(str(tmp_path / "nope_rateints.fits"))
+        load_exposure(str(tmp_path / "nope_rateints.fits"))

@@ -7,12 +7,7 @@ from stdatamodels.jwst import datamodels
 
 from jwst_soss_custom.background import SossBackgroundStep
 from jwst_soss_custom.badpix import SossBadpixStep
-from jwst_soss_custom.exposure import (
-    apply_segment_identity,
-    inherit_metadata,
-    open_segments,
-    stack_segments,
-)
+from jwst_soss_custom.exposure import apply_segment_identity, inherit_metadata, load_exposure
 from jwst_soss_custom.extract import SossExtractStep
 from jwst_soss_custom.oneoverf import SossOneOverFStep
 from jwst_soss_custom.products import slice_x1dints
@@ -62,12 +57,9 @@ class SossSpec2Pipeline(SossPipeline):
         TSOMultiSpecModel or list of TSOMultiSpecModel
             One x1dints per input segment.
         """
-        if isinstance(input_data, datamodels.JwstDataModel):
-            input_data = input_data.copy()  # never modify a caller's model
-        elif isinstance(input_data, (list, tuple)):
-            input_data = [m.copy() if isinstance(m, datamodels.JwstDataModel) else m for m in input_data]
-        segments = open_segments(input_data)
-        cube, rows = stack_segments(segments)
+        # The stacked cube holds copies of the arrays: input models and
+        # files are never modified.
+        cube, segments = load_exposure(input_data)
         log.info(
             "Reducing %d segment(s), %d integrations, as one time series",
             len(segments),
@@ -80,12 +72,12 @@ class SossSpec2Pipeline(SossPipeline):
         x1dints = self.extract.run(cube)
 
         results = []
-        for segment, part in zip(segments, rows, strict=True):
-            product = slice_x1dints(x1dints, part.start, part.stop, segment=segment)
-            product.meta.filename = _product_name(segment.meta.filename, "x1dints")
+        for segment in segments:
+            product = slice_x1dints(x1dints, segment.start, segment.stop, segment=segment.model)
+            product.meta.filename = _product_name(segment.filename, "x1dints")
             results.append(product)
             if self.save_calints:
-                self._save_calints(cube, segment, part)
+                self._save_calints(cube, segment)
 
         # As jwst's Spec2Pipeline: stpipe saves each result under its own
         # meta.filename, so segments keep their official names.
@@ -93,14 +85,12 @@ class SossSpec2Pipeline(SossPipeline):
         self.suffix = False
         return results[0] if len(results) == 1 else results
 
-    def _save_calints(self, cube, segment, part):
-        calints = datamodels.CubeModel()
+    def _save_calints(self, cube, segment):
+        rows = slice(segment.start, segment.stop)
+        calints = datamodels.CubeModel(data=cube.data[rows], err=cube.err[rows], dq=cube.dq[rows])
         inherit_metadata(calints, cube)
-        calints.data = cube.data[part.start : part.stop]
-        calints.err = cube.err[part.start : part.stop]
-        calints.dq = cube.dq[part.start : part.stop]
-        apply_segment_identity(calints, segment)
-        calints.meta.filename = _product_name(segment.meta.filename, "calints")
+        apply_segment_identity(calints, segment.model)
+        calints.meta.filename = _product_name(segment.filename, "calints")
         self.save_model(calints, output_file=calints.meta.filename, suffix=False, force=True)
 
 
