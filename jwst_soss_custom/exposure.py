@@ -26,6 +26,7 @@ __all__ = [
     "check_integrations",
     "check_soss_model",
     "load_exposure",
+    "read_association",
 ]
 
 #: Pupil-wheel positions over which pastasoss's trace model is calibrated.
@@ -119,7 +120,7 @@ def check_soss_model(model, *, require_pwcpos=True):
 def _input_items(inputs):
     """Files or models of one exposure, from any accepted input form."""
     if isinstance(inputs, (str, Path)) and str(inputs).lower().endswith(".json"):
-        inputs = _asn_members(Path(inputs))
+        inputs, _ = read_association(inputs)
     if isinstance(inputs, (str, Path, datamodels.JwstDataModel)):
         inputs = [inputs]
     items = []
@@ -159,21 +160,40 @@ def _extent(item):
     return primary.get("INTSTART", 1), sci["NAXIS3"], (sci["NAXIS2"], sci["NAXIS1"])
 
 
-def _asn_members(path):
-    """Science members of a level-2 association, as paths beside the file."""
+def read_association(path, input_dir=None):
+    """Science members and product names of an association of any level.
+
+    Parameters
+    ----------
+    path : str or Path
+        The association (``.json``), e.g. from ``asn_from_list``.
+    input_dir : str or None
+        Folder of the members; defaults to the association's own folder.
+
+    Returns
+    -------
+    members : list of Path
+    products : list of str
+        The association's product names.
+    """
     from jwst.associations import load_asn
 
+    path = Path(path)
     with open(path) as handle:
         asn = load_asn(handle)
+    base = Path(input_dir) if input_dir else path.parent
     members = [
-        path.parent / m["expname"]
+        base / member["expname"]
         for product in asn["products"]
-        for m in product["members"]
-        if m.get("exptype", "science").lower() == "science"
+        for member in product["members"]
+        if member.get("exptype", "science").lower() == "science"
     ]
     if not members:
-        raise SossInputError(f"Association {path} has no science members.")
-    return members
+        raise SossInputError(
+            f"Association {path} has no science members; list the segments as science "
+            "members (asn_from_list does)."
+        )
+    return members, [product["name"] for product in asn["products"]]
 
 
 def _int_start(model):

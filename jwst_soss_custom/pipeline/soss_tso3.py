@@ -13,7 +13,6 @@ saves by default): ``<product>_x1dints.fits`` (the stitched spectra, which
 """
 
 import logging
-import os
 import re
 from os.path import realpath
 from pathlib import Path
@@ -21,7 +20,7 @@ from pathlib import Path
 from jwst.lib.suffix import remove_suffix
 from stdatamodels.jwst import datamodels
 
-from jwst_soss_custom.exposure import SossInputError
+from jwst_soss_custom.exposure import SossInputError, read_association
 from jwst_soss_custom.lightcurves import SossLightCurvesStep, stitch_x1dints
 from jwst_soss_custom.stpipe import SossPipeline
 
@@ -55,14 +54,6 @@ def product_name_from_filename(filename):
     stem = _SEGMENT.sub("", stem)
     stem, _ = remove_suffix(stem)
     return stem
-
-
-def _load_association(path):
-    """Read an association file (any level) as a dict."""
-    from jwst.associations import load_asn
-
-    with open(path) as handle:
-        return load_asn(handle)
 
 
 class SossTso3Pipeline(SossPipeline):
@@ -128,7 +119,6 @@ class SossTso3Pipeline(SossPipeline):
         self.output_file = product
         stitched.meta.filename = f"{product}_{self.suffix}.fits"
         if asn is not None:
-            stitched.meta.asn.pool_name = asn["asn_pool"]
             stitched.meta.asn.table_name = asn["table_name"]
         if self.save_results:
             self._check_no_overwrite(paths)
@@ -158,39 +148,24 @@ class SossTso3Pipeline(SossPipeline):
             File of each model (None for models given in memory, which are
             not closed afterwards).
         asn : dict or None
-            ``asn_pool`` and ``table_name`` of an association input.
+            ``table_name`` of an association input.
         """
         asn_info = None
         if isinstance(input_data, (str, Path)) and str(input_data).lower().endswith(".json"):
-            asn = _load_association(input_data)
             # Members are relative to the association's folder unless
             # input_dir says otherwise (a parameter file may carry input_dir='').
-            base = self.input_dir or str(Path(input_data).parent)
-            items = [
-                os.path.join(base, member["expname"])
-                for product in asn["products"]
-                for member in product["members"]
-                if member.get("exptype", "science").lower() == "science"
-            ]
-            if not items:
-                raise SossInputError(
-                    f"Association {input_data} has no science members; list the x1dints "
-                    "segments as science members (asn_from_list does)."
-                )
-            if len(asn["products"]) == 1:
-                product = asn["products"][0]["name"]
+            items, products = read_association(input_data, self.input_dir)
+            if len(products) == 1:
+                product = products[0]
             else:
                 product = product_name_from_filename(items[0])
                 log.info(
                     "Association %s has %d products; naming the stitched product %s.",
                     input_data,
-                    len(asn["products"]),
+                    len(products),
                     product,
                 )
-            asn_info = {
-                "asn_pool": asn.get("asn_pool"),
-                "table_name": Path(str(input_data)).name,
-            }
+            asn_info = {"table_name": Path(str(input_data)).name}
         elif isinstance(input_data, (str, Path, datamodels.JwstDataModel)):
             items = [input_data]
             product = None
