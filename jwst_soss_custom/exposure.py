@@ -312,7 +312,7 @@ def _check_continues(previous_info, model):
 
 
 #: Model attributes this package adds (documented in docs/products.md).
-SOSS_ATTRIBUTES = ("soss_traces", "soss_background")
+SOSS_ATTRIBUTES = ("soss_traces", "soss_background", "soss_regressors")
 
 
 def inherit_metadata(target, source):

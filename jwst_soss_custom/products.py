@@ -12,7 +12,14 @@ from stdatamodels.jwst import datamodels
 
 from jwst_soss_custom.exposure import apply_segment_identity, inherit_metadata
 
-__all__ = ["OrderSpectra", "make_x1dints", "slice_x1dints"]
+__all__ = ["REGRESSORS_ATTRIBUTE", "OrderSpectra", "make_x1dints", "slice_x1dints"]
+
+#: Attribute of x1dints (and calints) models holding per-integration
+#: trace-stability regressors: a numpy structured array with one row per
+#: integration, an ``int_num`` field and one float field per regressor (e.g.
+#: ``dx``, ``dy``, ``dwidth``). Saved in the ASDF extension of the FITS file;
+#: sliced per segment by `slice_x1dints` and concatenated by Stage 3 stitching.
+REGRESSORS_ATTRIBUTE = "soss_regressors"
 
 _UNITS = {
     "WAVELENGTH": "um",
@@ -139,6 +146,9 @@ def slice_x1dints(x1dints, start, stop, segment=None):
     if segment is not None:
         number = segment.meta.exposure.segment_number
         apply_segment_identity(output, segment)
+    regressors = getattr(x1dints, REGRESSORS_ATTRIBUTE, None)
+    if regressors is not None:
+        setattr(output, REGRESSORS_ATTRIBUTE, np.asarray(regressors)[start:stop].copy())
     for spec in x1dints.spec:
         part = datamodels.TSOSpecModel()
         table = np.asarray(spec.spec_table)[start:stop].copy()

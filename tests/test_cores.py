@@ -129,3 +129,29 @@ def test_trace_solution_round_trip_and_prediction():
     np.testing.assert_array_equal(back.orders[1].y, o1.y)
     table = solution.to_table()
     assert table.colnames == ["x", "y_order1", "wavelength_order1", "y_order2", "wavelength_order2"]
+
+
+def test_regressors_are_sliced_with_the_segment_rows():
+    from stdatamodels.jwst import datamodels
+
+    from jwst_soss_custom.products import REGRESSORS_ATTRIBUTE, make_x1dints, slice_x1dints
+
+    nints, ncols = 6, 5
+    source = datamodels.CubeModel((nints, 4, 4))
+    source.meta.exposure.type = "NIS_SOSS"
+    regressors = np.zeros(nints, dtype=[("int_num", "i4"), ("dy", "f8")])
+    regressors["int_num"] = np.arange(1, nints + 1)
+    regressors["dy"] = np.linspace(-0.1, 0.1, nints)
+    setattr(source, REGRESSORS_ATTRIBUTE, regressors)
+    spectra = {
+        1: dict(
+            wavelength=np.linspace(1, 2, ncols),
+            flux=np.ones((nints, ncols)),
+            flux_error=np.ones((nints, ncols)),
+            dq=np.zeros((nints, ncols), np.uint32),
+        )
+    }
+    times = {"INT_NUM": np.arange(1, nints + 1, dtype=np.int32)}
+    x1d = make_x1dints(source, spectra, times)
+    part = slice_x1dints(x1d, 2, 5)
+    np.testing.assert_array_equal(getattr(part, REGRESSORS_ATTRIBUTE)["int_num"], [3, 4, 5])
