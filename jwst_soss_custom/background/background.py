@@ -1,32 +1,46 @@
 """Scaled background-template subtraction (pure numpy).
 
-The SOSS zodiacal background has a fixed 2-D shape (with a sharp step near
-column 700) whose level varies between visits, so a template is scaled to the
-data in a source-free box and subtracted.
+The SOSS zodiacal background has a fixed 2-D shape (with a step near column
+700) whose level varies between visits, so a template is scaled to the data
+in source-free regions and subtracted. The two sides of the step come from
+different parts of the sky and their ratio can differ from the template's,
+so each side gets its own scale. With a library of templates, the one whose
+scaled version fits the regions best is used.
 """
 
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["load_template", "box_slices", "background_scale", "subtract_background"]
+__all__ = [
+    "load_template",
+    "load_templates",
+    "box_slices",
+    "background_scale",
+    "trimmed_median",
+    "locate_step",
+    "fit_background",
+    "background_model",
+    "subtract_background",
+]
 
 
-def load_template(path, shape):
-    """Read a 2-D background template and check it fits the data.
+def load_templates(path, shape):
+    """Read one or several 2-D background templates and check they fit the data.
 
     Parameters
     ----------
     path : str or Path
-        A ``.npy`` array (like the STScI SOSS background model), a ``.npz``
-        archive holding one array, or a FITS file with the image in the SCI
-        extension or the primary HDU.
+        A ``.npy`` array (2-D like the STScI SOSS background model, or 3-D:
+        a stack of templates), a ``.npz`` archive (each array one template),
+        or a FITS file: every image extension of the frame's shape is a
+        template (a 3-D image is a stack), or the primary HDU alone.
     shape : tuple of int
-        Frame shape (ny, nx) of the data it will be subtracted from.
+        Frame shape (ny, nx) of the data they will be subtracted from.
 
     Returns
     -------
-    ndarray (ny, nx) of float32
+    ndarray (ntemplates, ny, nx) of float32
     """
     path = Path(path)
     if not path.exists():
@@ -34,31 +48,60 @@ def load_template(path, shape):
             f"Background template {path} does not exist; give an existing .npy or "
             "FITS file with override_bkg."
         )
-    if path.suffix.lower() == ".npy":
-        template = np.load(path)
-    elif path.suffix.lower() == ".npz":
+    suffix = "".join(path.suffixes[-2:]).lower() if path.suffix == ".gz" else path.suffix.lower()
+    if suffix == ".npy":
+        arrays = [np.load(path)]
+    elif suffix == ".npz":
         with np.load(path) as archive:
-            if len(archive.files) != 1:
-                raise ValueError(
-                    f"Background template {path} holds {len(archive.files)} arrays "
-                    f"({archive.files}); give a .npz with exactly one."
-                )
-            template = archive[archive.files[0]]
-    elif path.suffix.lower() in (".fits", ".fit", ".fits.gz"):
+            arrays = [archive[name] for name in archive.files]
+    elif suffix in (".fits", ".fit", ".fits.gz"):
         from astropy.io import fits
 
         with fits.open(path) as hdul:
-            hdu = hdul["SCI"] if "SCI" in hdul else hdul[0]
-            template = np.asarray(hdu.data)
+            arrays = [np.asarray(h.data) for h in hdul[1:] if h.is_image and h.data is not None]
+            if not arrays and hdul[0].data is not None:
+                arrays = [np.asarray(hdul[0].data)]
     else:
         raise ValueError(
             f"Background template {path}: unknown format {path.suffix!r}; give a 2-D "
             ".npy/.npz array or a FITS image."
         )
-    template = np.squeeze(template)
+    stack = []
+    for array in arrays:
+        array = np.squeeze(array)
+        stack.extend(array if array.ndim == 3 else [array])
+    for template in stack:
+        _check_template(template, shape, path)
+    if not stack:
+        raise ValueError(f"Background template {path} holds no image.")
+    return np.stack(stack).astype(np.float32)
+
+
+def load_template(path, shape):
+    """Read a single 2-D background template (see `load_templates`).
+
+    Parameters
+    ----------
+    path : str or Path
+    shape : tuple of int
+
+    Returns
+    -------
+    ndarray (ny, nx) of float32
+    """
+    stack = load_templates(path, shape)
+    if len(stack) != 1:
+        raise ValueError(
+            f"Background template {path} holds {len(stack)} templates; give a file with "
+            "exactly one, or use load_templates for a library."
+        )
+    return stack[0]
+
+
+def _check_template(template, shape, path):
     if template.shape != tuple(shape):
         hint = ""
-        if template.shape[0] == 96:
+        if template.ndim == 2 and template.shape[0] == 96:
             hint = (
                 " It looks like a SUBSTRIP96 template; SUBSTRIP256 data need a "
                 "256-row template."
@@ -69,7 +112,6 @@ def load_template(path, shape):
         )
     if not np.isfinite(template).any():
         raise ValueError(f"Background template {path} has no finite value.")
-    return template.astype(np.float32)
 
 
 def box_slices(box, shape):
@@ -117,11 +159,6 @@ def background_scale(frame, template, percentiles=(25.0, 50.0)):
     -------
     float
     """
-    lo, hi = percentiles
-    if not 0 <= lo < hi <= 100:
-        raise ValueError(
-            f"Background percentiles {list(percentiles)} must satisfy 0 <= low < high <= 100."
-        )
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = frame / template
     ratio = ratio[np.isfinite(ratio) & (template > 0)]
@@ -130,19 +167,162 @@ def background_scale(frame, template, percentiles=(25.0, 50.0)):
             f"The background region has only {ratio.size} usable pixels; choose a "
             "source-free box where the template is positive."
         )
-    low, high = np.percentile(ratio, [lo, hi])
-    kept = ratio[(ratio >= low) & (ratio <= high)]
-    return float(np.median(kept))
+    return float(trimmed_median(ratio, percentiles))
 
 
-def subtract_background(data, template, scale):
-    """Subtract ``scale * template`` from every integration, in place.
+def trimmed_median(values, percentiles=(10.0, 90.0)):
+    """Median of the values between two percentiles, along the last axis.
+
+    Parameters
+    ----------
+    values : ndarray (..., n)
+        NaN values are ignored.
+    percentiles : pair of float
+
+    Returns
+    -------
+    float or ndarray (...)
+    """
+    lo, hi = percentiles
+    if not 0 <= lo < hi <= 100:
+        raise ValueError(
+            f"Background percentiles {list(percentiles)} must satisfy 0 <= low < high <= 100."
+        )
+    with np.errstate(invalid="ignore"):
+        low, high = np.nanpercentile(values, [lo, hi], axis=-1, keepdims=True)
+        kept = np.where((values >= low) & (values <= high), values, np.nan)
+        return np.nanmedian(kept, axis=-1)
+
+
+def locate_step(template, rows=slice(200, 252), margin=20):
+    """Column of the background step: the largest jump of the template's row median.
+
+    Parameters
+    ----------
+    template : ndarray (ny, nx)
+    rows : slice
+        Rows whose median profile is used (away from the traces).
+    margin : int
+        Columns ignored at each edge (reference pixels, edge effects).
+
+    Returns
+    -------
+    int
+        First column right of the step.
+    """
+    profile = np.nanmedian(template[rows], axis=0)
+    # A 5-column mean smooths pixel noise; the real step ramps over ~10 columns.
+    jump = np.abs(np.convolve(np.diff(profile), np.ones(5) / 5, mode="same"))
+    jump[:margin] = jump[-margin:] = 0
+    return int(np.nanargmax(jump)) + 1
+
+
+def fit_background(frames, templates, boxes, step, percentiles=(10.0, 90.0), separate=True):
+    """Best template and its scale(s) on each side of the step.
+
+    Parameters
+    ----------
+    frames : ndarray (n, ny, nx) or (ny, nx)
+        Data (a deep frame, or every integration for per-integration scales).
+    templates : ndarray (ntemplates, ny, nx)
+    boxes : sequence of pairs of slices
+        Source-free regions (rows, cols): the first left of ``step``, the
+        second right of it.
+    step : int
+        First column right of the step.
+    percentiles : pair of float
+        Range of data/template ratios kept before the median.
+    separate : bool
+        One scale per side; otherwise one scale from both regions.
+
+    Returns
+    -------
+    index : int
+        Chosen template (the smallest median absolute residual over the
+        regions of the exposure-median scaled template).
+    scales : ndarray (n, 2) or (2,)
+        Scale left and right of the step (equal if not ``separate``).
+    """
+    frames = np.asarray(frames)
+    single = frames.ndim == 2
+    frames = frames[None] if single else frames
+    for rows, cols in boxes:
+        if cols.start < step < cols.stop:
+            raise ValueError(
+                f"Background region columns {cols.start}-{cols.stop} straddle the step "
+                f"at column {step}; move the region or set step_column."
+            )
+    best = None
+    for k, template in enumerate(templates):
+        ratios, residual = [], []
+        for rows, cols in boxes:
+            t = template[rows, cols].ravel()
+            good = np.isfinite(t) & (t > 0)
+            if good.sum() < 10:
+                raise ValueError(
+                    f"Background region rows {rows.start}-{rows.stop}, columns "
+                    f"{cols.start}-{cols.stop} has only {good.sum()} usable template "
+                    "pixels; choose a source-free region where the template is positive."
+                )
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratios.append(frames[:, rows, cols].reshape(len(frames), -1)[:, good] / t[good])
+        if separate:
+            scales = np.stack([trimmed_median(r, percentiles) for r in ratios], axis=-1)
+        else:
+            scales = np.repeat(trimmed_median(np.hstack(ratios), percentiles)[:, None], 2, axis=1)
+        for side, (rows, cols) in enumerate(boxes):
+            region = np.median(frames[:, rows, cols], axis=0)
+            model = np.median(scales[:, side]) * template[rows, cols]
+            residual.append(np.abs(region - model).ravel())
+        cost = np.nanmedian(np.concatenate(residual))
+        if best is None or cost < best[0]:
+            best = (cost, k, scales)
+    if not np.isfinite(best[2]).all():
+        raise ValueError("The background regions hold no finite data; check the input.")
+    return best[1], best[2][0] if single else best[2]
+
+
+def background_model(template, scales, step):
+    """Template scaled separately left and right of the step.
+
+    Parameters
+    ----------
+    template : ndarray (ny, nx)
+    scales : ndarray (2,) or (n, 2)
+    step : int
+
+    Returns
+    -------
+    ndarray (ny, nx) or (n, ny, nx) of float32
+    """
+    scales = np.asarray(scales, np.float32)
+    side = (np.arange(template.shape[1]) >= step).astype(np.intp)
+    per_column = scales[..., side]  # (nx,) or (n, nx)
+    return per_column[..., None, :] * template
+
+
+def subtract_background(data, template, scale, step=None, chunk=32):
+    """Subtract the scaled template from every integration, in place.
 
     Parameters
     ----------
     data : ndarray (nints, ny, nx) of float32
     template : ndarray (ny, nx)
-    scale : float or ndarray (nints,)
+    scale : float, ndarray (nints,), (2,) or (nints, 2)
+        One scale, one per integration, or left/right of ``step`` (per
+        integration or not).
+    step : int or None
+        Step column, required for left/right scales.
+    chunk : int
+        Integrations at a time (bounds the temporary model cube).
     """
-    model = np.asarray(scale, dtype=np.float32).reshape(-1, 1, 1) * template
-    data -= model
+    scale = np.asarray(scale, dtype=np.float32)
+    if step is None:
+        data -= scale.reshape(-1, 1, 1) * template
+        return
+    if scale.ndim == 1:
+        data -= background_model(template, scale, step)
+        return
+    for start in range(0, data.shape[0], chunk):
+        rows = slice(start, start + chunk)
+        data[rows] -= background_model(template, scale[rows], step)

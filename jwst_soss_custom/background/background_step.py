@@ -3,12 +3,20 @@
 import logging
 
 import bottleneck as bn
+import numpy as np
 
 from jwst_soss_custom.exposure import check_soss_model
 from jwst_soss_custom.references import default_background_path
 from jwst_soss_custom.stpipe import SossStep
 
-from .background import background_scale, box_slices, load_template, subtract_background
+from .background import (
+    background_model,
+    box_slices,
+    fit_background,
+    load_templates,
+    locate_step,
+    subtract_background,
+)
 
 __all__ = ["SossBackgroundStep"]
 
@@ -16,21 +24,27 @@ log = logging.getLogger(__name__)
 
 
 class SossBackgroundStep(SossStep):
-    """Subtract the background template scaled to the data in a source-free box.
+    """Subtract the background template scaled to the data in source-free regions.
 
     The template comes from ``override_bkg`` (a 2-D ``.npy`` array or FITS
-    image of the frame's shape); without it, the packaged SUBSTRIP256 template
-    is used (see docs/background.md for its origin). The scale is the trimmed
-    median of data/template in ``background_box`` of the deep (median over
-    time) frame, one value for the exposure.
+    image of the frame's shape, or a library of several: the best-fitting is
+    used); without it, the packaged SUBSTRIP256 template. Left and right of
+    the template's step (located automatically or given) the scale is the
+    trimmed median of data/template in one region each, for the deep frame
+    (one pair for the exposure) or for every integration.
     """
 
     class_alias = "soss_background"
 
     spec = """
-    background_box = int_list(min=4, max=4, default=list(350, 550, 230, 250))  # source-free region: x_start, x_stop, y_start, y_stop
-    percentiles = float_list(min=2, max=2, default=list(25.0, 50.0))  # range of data/template ratios kept before the median
-    save_background = boolean(default=False)  # save the subtracted background model as <root>_bkgmodel.fits
+    background_box = int_list(min=4, max=4, default=list(100, 400, 235, 250))  # region left of the step (least star halo): x_start, x_stop, y_start, y_stop
+    background_box_right = int_list(min=4, max=4, default=list(720, 900, 235, 250))  # region right of the step (least star halo)
+    step_column = integer(default=-1)  # first column right of the background step; -1 = locate it in the template
+    separate_scales = boolean(default=True)  # one scale each side of the step (else one from both regions)
+    per_integration = boolean(default=False)  # scale every integration (else the deep frame, once)
+    percentiles = float_list(min=2, max=2, default=list(10.0, 90.0))  # range of data/template ratios kept before the median
+    save_background = boolean(default=False)  # save the subtracted model as <root>_bkgmodel.fits (scales in its table)
+    save_plot = boolean(default=False)  # save a diagnostic plot <root>_background.png
     suffix = string(default='bkgsub')  # suffix of the saved model
     """  # noqa: E501
 
@@ -50,23 +64,65 @@ class SossBackgroundStep(SossStep):
         model = self.prepare_output(input_data)
         check_soss_model(model, require_pwcpos=False)
         path = self.reference_path("bkg", default=str(default_background_path()))
-        template = load_template(path, model.data.shape[1:])
-        rows, cols = box_slices(self.background_box, template.shape)
-        # Only the box of the deep frame is needed for the scale.
-        deep_box = bn.nanmedian(model.data[:, rows, cols], axis=0)
-        scale = background_scale(deep_box, template[rows, cols], self.percentiles)
-        log.info("Background template %s scaled by %.5f", path, scale)
-        subtract_background(model.data, template, scale)
+        templates = load_templates(path, model.data.shape[1:])
+        regions = (self.background_box, self.background_box_right)
+        boxes = [box_slices(b, templates.shape[1:]) for b in regions]
+        step = self.step_column
+        if step < 0:
+            step = locate_step(np.median(templates, axis=0))
+        # Only the rows of the regions of the deep frame are needed (whole
+        # rows for the diagnostic plot).
+        deep = np.full(model.data.shape[1:], np.nan, np.float32)
+        for rows, _ in boxes:
+            deep[rows] = bn.nanmedian(model.data[:, rows], axis=0)
+        index, scales = fit_background(
+            model.data if self.per_integration else deep,
+            templates,
+            boxes,
+            step,
+            self.percentiles,
+            self.separate_scales,
+        )
+        template = templates[index]
+        summary = np.atleast_2d(scales).mean(axis=0)
+        log.info(
+            "Background template %d of %d in %s, step at column %d, scales %.5f (left) "
+            "%.5f (right)%s",
+            index + 1,
+            len(templates),
+            path,
+            step,
+            *summary,
+            " (mean over integrations)" if self.per_integration else "",
+        )
+        subtract_background(model.data, template, scales, step)
 
         model.meta.background.subtracted = True
         model.meta.background.method = "soss_template"
-        model.meta.background.scaling_factor = scale
-        model.soss_background = {"scale": scale, "template": str(path)}
+        model.meta.background.scaling_factor = float(summary.mean())
+        model.soss_background = {
+            "template": str(path),
+            "template_index": int(index),
+            "step_column": int(step),
+            "scale": float(summary.mean()),
+            "scales": np.asarray(scales, np.float64),
+        }
         if self.save_background:
-            from stdatamodels.jwst import datamodels
+            self._save_model(model, background_model(template, summary, step))
+        if self.save_plot:
+            from jwst_soss_custom.plotting.cleaning import plot_background
 
-            bkg = datamodels.ImageModel(data=template * scale)
-            bkg.update(model)
-            self.save_model(bkg, suffix="bkgmodel", force=True)
+            png = self.make_output_path(
+                basepath=model.meta.filename, suffix="background", ext="png"
+            )
+            plot_background(deep, background_model(template, summary, step), boxes, step, png)
         self.record_step_status(model)
         return model
+
+    def _save_model(self, model, image):
+        from stdatamodels.jwst import datamodels
+
+        bkg = datamodels.ImageModel(data=image)
+        bkg.update(model)
+        bkg.soss_background = model.soss_background
+        self.save_model(bkg, suffix="bkgmodel", force=True)

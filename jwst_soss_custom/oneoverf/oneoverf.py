@@ -1,16 +1,59 @@
 """Column-wise 1/f noise removal (pure numpy).
 
 SOSS reads its columns along the fast axis, so 1/f noise shows as an offset
-per column and integration. The star is removed by subtracting the deep
-(median) frame scaled by the smoothed white-light curve, and each column's
-offset is the median of what remains outside the traces.
+per column and integration. Every method models the star with the deep
+(median) frame, scaled in time, and takes each column's offset from what is
+left outside the traces:
+
+``median``
+    the STScI notebook's: deep frame x smoothed white-light curve, plain
+    median of each column.
+``scale-achromatic``
+    deep frame x white-light curve of every integration, inverse-variance
+    weighted mean of each column after clipping outliers.
+``scale-chromatic``
+    as ``scale-achromatic`` with one light curve per column (the trace flux
+    of the column relative to the deep frame, smoothed along the columns so
+    the 1/f offset of the column itself does not enter it).
+``window``
+    the chromatic star model; each order's pixels are corrected with the
+    offset measured only between an inner and an outer width around that
+    order (1/f that varies along a column is then followed order by order).
+``solve``
+    per column and integration, a joint weighted least-squares fit of the
+    deep frame's scale and the offset over the whole column (traces
+    included: they fix the scale).
+
+Weights are the inverse of the time-median ERR^2 of each pixel: a noiseless
+estimate of its variance, unlike the ERR of one integration, which would
+favour pixels that fluctuated low.
 """
+
+import logging
 
 import bottleneck as bn
 import numpy as np
 from scipy.ndimage import median_filter
 
-__all__ = ["trace_mask", "deep_frame", "white_light_scaling", "column_offsets"]
+from jwst_soss_custom.dq import usable
+
+__all__ = [
+    "METHODS",
+    "trace_mask",
+    "window_regions",
+    "deep_frame",
+    "pixel_weights",
+    "white_light_scaling",
+    "chromatic_scaling",
+    "column_offsets",
+    "weighted_offsets",
+    "solve_offsets",
+    "correct_oneoverf",
+]
+
+log = logging.getLogger(__name__)
+
+METHODS = ("median", "scale-achromatic", "scale-chromatic", "window", "solve")
 
 
 def trace_mask(solution, shape, width):
@@ -28,12 +71,57 @@ def trace_mask(solution, shape, width):
     -------
     ndarray of bool (ny, nx)
     """
-    rows = np.arange(shape[0])[:, None]
     mask = np.zeros(shape, bool)
-    for trace in solution.orders.values():
-        centre = np.where(np.isfinite(trace.y), trace.y, -1e6)[None, :]
-        mask |= np.abs(rows - centre) <= width / 2
+    for distance in _trace_distances(solution, shape).values():
+        mask |= distance <= width / 2
     return mask
+
+
+def _trace_distances(solution, shape):
+    """Row distance of every pixel to each order's trace centre (inf off the order)."""
+    rows = np.arange(shape[0])[:, None]
+    out = {}
+    for order, trace in sorted(solution.orders.items()):
+        centre = np.where(np.isfinite(trace.y), trace.y, np.inf)[None, :]
+        out[order] = np.abs(rows - centre)
+    return out
+
+
+def window_regions(solution, shape, inner, outer):
+    """Which offset corrects each pixel, and which pixels measure each order's offset.
+
+    Parameters
+    ----------
+    solution : `~jwst_soss_custom.tracing.TraceSolution`
+    shape : tuple of int
+    inner, outer : float
+        Full widths (rows) of the excluded core and of the window.
+
+    Returns
+    -------
+    region : ndarray of int (ny, nx)
+        0 outside every window (whole-column offset), k for the k-th order in
+        sorted order. Where windows overlap the brighter, lower order wins.
+    measure : list of ndarray of bool (ny, nx)
+        measure[0] all pixels (whole column), measure[k] the window ring of
+        the k-th order, outside every order's core.
+    """
+    if not 0 <= inner < outer:
+        raise ValueError(
+            f"window needs 0 <= inner width < outer width, got {inner} and {outer}; "
+            "raise outer_width."
+        )
+    distances = _trace_distances(solution, shape)
+    core = np.zeros(shape, bool)
+    for d in distances.values():
+        core |= d <= inner / 2
+    region = np.zeros(shape, np.intp)
+    measure = [np.ones(shape, bool)]
+    for k, d in reversed(list(enumerate(distances.values(), start=1))):
+        region[d <= outer / 2] = k
+    for d in distances.values():
+        measure.append((d <= outer / 2) & ~core)
+    return region, measure
 
 
 def deep_frame(data):
@@ -48,6 +136,27 @@ def deep_frame(data):
     ndarray (ny, nx)
     """
     return bn.nanmedian(data, axis=0)
+
+
+def pixel_weights(err):
+    """Inverse variance of each pixel from the time-median of ERR^2.
+
+    Parameters
+    ----------
+    err : ndarray (nints, ny, nx)
+
+    Returns
+    -------
+    ndarray (ny, nx) of float32
+        0 where the variance is not finite or not positive.
+    """
+    # Every 4th integration (>= 8 values from 32 on) gives the variance to
+    # ~10 %, plenty for weights, at a quarter of a full-cube median.
+    sample = err[::4] if err.shape[0] >= 32 else err
+    var = bn.nanmedian(sample * sample, axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        w = np.where(np.isfinite(var) & (var > 0), 1.0 / var, 0.0)
+    return w.astype(np.float32)
 
 
 def white_light_scaling(data, deep, mask, window=5):
@@ -74,15 +183,67 @@ def white_light_scaling(data, deep, mask, window=5):
     return scaling
 
 
-def column_offsets(data, deep, scaling, exclude, chunk=32):
-    """1/f offset of every column in every integration.
+def chromatic_scaling(data, deep, mask, column_window=31, time_window=1):
+    """Relative flux of each column in each integration.
+
+    The trace flux of a column also holds that column's 1/f offset (times
+    the number of rows summed), which is independent from column to column
+    while the light curves change slowly with wavelength: a running median
+    over ``column_window`` columns removes it.
 
     Parameters
     ----------
     data : ndarray (nints, ny, nx)
     deep : ndarray (ny, nx)
-    scaling : ndarray (nints,)
-        Flux of each integration relative to ``deep``.
+    mask : ndarray of bool (ny, nx)
+        Pixels summed per column (the traces).
+    column_window, time_window : int
+        Running-median widths along columns and along time (1 = none).
+
+    Returns
+    -------
+    ndarray (nints, nx) of float32
+        Columns without trace pixels take the white-light scaling.
+    """
+    weight = mask.astype(np.float32)
+    flux = np.empty((data.shape[0], data.shape[2]))
+    for rows in _chunks(data.shape[0], 32):
+        block = data[rows]
+        flux[rows] = np.einsum("iyx,yx->ix", np.where(np.isfinite(block), block, 0), weight)
+    ref = np.einsum("yx,yx->x", np.nan_to_num(deep), weight, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scaling = flux / ref
+    good = ref > 0.01 * ref.max()
+    white = flux[:, good].sum(axis=1) / ref[good].sum()
+    scaling[:, ~good] = white[:, None]
+    size = (max(time_window, 1), max(column_window, 1))
+    if size != (1, 1):
+        scaling = median_filter(scaling, size=size, mode="nearest")
+    return scaling.astype(np.float32)
+
+
+def _chunks(nints, chunk):
+    for start in range(0, nints, chunk):
+        yield slice(start, min(start + chunk, nints))
+
+
+def _star_model(deep, scaling, rows):
+    """Scaled deep frame for integrations ``rows``: (n, ny, nx) float32."""
+    s = np.asarray(scaling[rows], np.float32)
+    if s.ndim == 1:
+        return s[:, None, None] * deep
+    return s[:, None, :] * deep
+
+
+def column_offsets(data, deep, scaling, exclude, chunk=32):
+    """1/f offset of every column: plain median of the residual (``median``).
+
+    Parameters
+    ----------
+    data : ndarray (nints, ny, nx)
+    deep : ndarray (ny, nx)
+    scaling : ndarray (nints,) or (nints, nx)
+        Flux of each integration (or column) relative to ``deep``.
     exclude : ndarray of bool (ny, nx)
         Pixels not used (traces, reference pixels). Non-finite data are
         ignored as well.
@@ -94,12 +255,200 @@ def column_offsets(data, deep, scaling, exclude, chunk=32):
     offsets : ndarray (nints, nx) of float32
         Zero where a column has no usable pixel.
     """
-    nints = data.shape[0]
-    offsets = np.empty((nints, data.shape[2]), np.float32)
-    for start in range(0, nints, chunk):
-        stop = min(start + chunk, nints)
-        resid = data[start:stop] - scaling[start:stop, None, None].astype(np.float32) * deep
+    offsets = np.empty((data.shape[0], data.shape[2]), np.float32)
+    for rows in _chunks(data.shape[0], chunk):
+        resid = data[rows] - _star_model(deep, scaling, rows)
         resid[:, exclude] = np.nan
-        offsets[start:stop] = bn.nanmedian(resid, axis=1)
+        offsets[rows] = bn.nanmedian(resid, axis=1)
     np.nan_to_num(offsets, copy=False, nan=0.0)
     return offsets
+
+
+def _robust_weighted_mean(resid, w, clip):
+    """Inverse-variance weighted column means, after one clipping pass.
+
+    Pixels further than ``clip`` sigma (from their own weight) from a first
+    weighted mean are dropped: residual cosmic rays, unmasked contaminants.
+    (A first median would be more robust but costs ~3x the time; soss_badpix
+    has already removed the large outliers.)
+    """
+    resid = np.where(w > 0, resid, np.float32(0))
+    first = _weighted_mean(resid, w)
+    with np.errstate(invalid="ignore"):
+        keep = (resid - first[:, None, :]) ** 2 * w <= clip * clip
+    return _weighted_mean(resid, np.where(keep, w, np.float32(0)))
+
+
+def _weighted_mean(values, w):
+    num = np.einsum("iyx,iyx->ix", values, w)
+    den = w.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, num / den, 0.0).astype(np.float32)
+
+
+def weighted_offsets(data, dq, deep, scaling, weights, measure, clip=5.0, chunk=32):
+    """1/f offsets from inverse-variance weighted column means of the residual.
+
+    Parameters
+    ----------
+    data, dq : ndarray (nints, ny, nx)
+    deep, weights : ndarray (ny, nx)
+    scaling : ndarray (nints,) or (nints, nx)
+    measure : list of ndarray of bool (ny, nx)
+        One offset per mask: the pixels allowed to measure it.
+    clip : float
+        Outlier threshold in sigma.
+    chunk : int
+
+    Returns
+    -------
+    ndarray (nints, len(measure), nx) of float32
+    """
+    nints, _, nx = data.shape
+    offsets = np.empty((nints, len(measure), nx), np.float32)
+    for rows in _chunks(nints, chunk):
+        resid = data[rows] - _star_model(deep, scaling, rows)
+        ok = usable(resid, dq[rows])
+        for k, allowed in enumerate(measure):
+            w = np.where(ok & allowed, weights, np.float32(0))
+            offsets[rows, k] = _robust_weighted_mean(resid, w, clip)
+    return offsets
+
+
+def solve_offsets(data, dq, deep, weights, allowed, clip=5.0, chunk=32):
+    """Joint weighted least-squares fit of ``a * deep + c`` per column and integration.
+
+    Parameters
+    ----------
+    data, dq : ndarray (nints, ny, nx)
+    deep, weights : ndarray (ny, nx)
+    allowed : ndarray of bool (ny, nx)
+        Pixels used in the fit.
+    clip : float
+        Pixels further than ``clip`` sigma from the first fit are dropped and
+        the fit repeated once.
+    chunk : int
+
+    Returns
+    -------
+    offsets : ndarray (nints, nx) of float32
+        The fitted ``c``.
+    scale : ndarray (nints, nx) of float32
+        The fitted ``a`` (the column's light curve).
+    """
+    nints, _, nx = data.shape
+    offsets = np.empty((nints, nx), np.float32)
+    scale = np.empty((nints, nx), np.float32)
+    d = np.nan_to_num(deep).astype(np.float32)
+    for rows in _chunks(nints, chunk):
+        sci = data[rows]
+        w = np.where(usable(sci, dq[rows]) & allowed, weights, np.float32(0))
+        y = np.where(w > 0, sci, np.float32(0))
+        for _ in range(2):
+            a, c = _fit_line(d, y, w)
+            with np.errstate(invalid="ignore"):
+                resid2 = (y - a[:, None, :] * d - c[:, None, :]) ** 2 * w
+            w = np.where(resid2 <= clip * clip, w, np.float32(0))
+        offsets[rows], scale[rows] = c, a
+    return offsets, scale
+
+
+def _fit_line(d, y, w):
+    """Weighted least squares of y = a d + c along axis 1 (rows), vectorised.
+
+    The sums are accumulated in float32 (256 terms: ~1e-6 relative) and the
+    2x2 system solved in float64.
+    """
+    wy = w * y
+    s = w.sum(axis=1).astype(np.float64)
+    sd = np.einsum("iyx,yx->ix", w, d).astype(np.float64)
+    sdd = np.einsum("iyx,yx->ix", w, d * d).astype(np.float64)
+    sy = wy.sum(axis=1).astype(np.float64)
+    sdy = np.einsum("iyx,yx->ix", wy, d).astype(np.float64)
+    det = s * sdd - sd * sd
+    with np.errstate(invalid="ignore", divide="ignore"):
+        a = np.where(det > 0, (s * sdy - sd * sy) / det, 0.0)
+        c = np.where(det > 0, (sdd * sy - sd * sdy) / det, np.where(s > 0, sy / s, 0.0))
+    return a.astype(np.float32), c.astype(np.float32)
+
+
+def correct_oneoverf(
+    data,
+    err,
+    dq,
+    solution,
+    method="scale-achromatic",
+    inner_width=40.0,
+    outer_width=70.0,
+    exclude=None,
+    smoothing_window=5,
+    column_window=31,
+    clip=5.0,
+    chunk=32,
+):
+    """Estimate and subtract the 1/f offsets of a cube, in place.
+
+    Parameters
+    ----------
+    data, err, dq : ndarray (nints, ny, nx)
+        ``data`` is corrected in place.
+    solution : `~jwst_soss_custom.tracing.TraceSolution`
+    method : str
+        One of `METHODS`.
+    inner_width : float
+        Full width (rows) masked around each trace.
+    outer_width : float
+        Full width of the window around each order (``window`` only).
+    exclude : ndarray of bool (ny, nx) or None
+        Other pixels never used to measure offsets (reference pixels,
+        order-0 contaminants, a user mask).
+    smoothing_window : int
+        Running median (integrations) of the white-light scaling (``median``
+        and ``scale-achromatic``).
+    column_window : int
+        Running median (columns) of the chromatic scaling.
+    clip : float
+        Outlier threshold (sigma) of the weighted methods.
+    chunk : int
+        Integrations processed at a time.
+
+    Returns
+    -------
+    offsets : ndarray (nints, nregions, nx) of float32
+        The subtracted offsets; nregions is 1 except for ``window`` (whole
+        column, then one per order).
+    region : ndarray of int (ny, nx)
+        Which of the offsets each pixel received.
+    """
+    if method not in METHODS:
+        raise ValueError(f"Unknown 1/f method {method!r}; choose one of {', '.join(METHODS)}.")
+    shape = data.shape[1:]
+    exclude = np.zeros(shape, bool) if exclude is None else exclude
+    traces = trace_mask(solution, shape, inner_width)
+    allowed = ~(traces | exclude)
+    region = np.zeros(shape, np.intp)
+    deep = deep_frame(data)
+    if method == "median":
+        scaling = white_light_scaling(data, deep, traces, smoothing_window)
+        offsets = column_offsets(data, deep, scaling, ~allowed, chunk)[:, None, :]
+    elif method == "solve":
+        # The star's scale is fitted, so the traces pin it down rather than
+        # bias the offset: only ``exclude`` applies (measured: masking the
+        # traces leaves the scale poorly constrained and the offsets ~1.5x noisier).
+        offsets = solve_offsets(data, dq, deep, pixel_weights(err), ~exclude, clip, chunk)[0]
+        offsets = offsets[:, None, :]
+    else:
+        weights = pixel_weights(err)
+        measure = [allowed]
+        if method == "scale-achromatic":
+            scaling = white_light_scaling(data, deep, traces, smoothing_window)
+        else:
+            scaling = chromatic_scaling(data, deep, traces, column_window)
+        if method == "window":
+            region, rings = window_regions(solution, shape, inner_width, outer_width)
+            measure += [ring & ~exclude for ring in rings[1:]]
+        offsets = weighted_offsets(data, dq, deep, scaling, weights, measure, clip, chunk)
+    columns = np.arange(shape[1])
+    for rows in _chunks(data.shape[0], chunk):
+        data[rows] -= offsets[rows][:, region, columns]
+    return offsets, region

@@ -1,39 +1,49 @@
 """stpipe Step: remove column-wise 1/f noise from SOSS integrations."""
 
 import logging
+from pathlib import Path
 
 import numpy as np
 
 from jwst_soss_custom.dq import reference_pixels
-from jwst_soss_custom.exposure import check_soss_model
+from jwst_soss_custom.exposure import SossInputError, check_soss_model
 from jwst_soss_custom.stpipe import SossStep
 from jwst_soss_custom.tracing import traces_for
 
-from .oneoverf import column_offsets, deep_frame, trace_mask, white_light_scaling
+from .oneoverf import correct_oneoverf
 
-__all__ = ["SossOneOverFStep"]
+__all__ = ["SossOneOverFStep", "load_mask", "ORDER0_ATTRIBUTE"]
 
 log = logging.getLogger(__name__)
+
+#: Model attribute soss_tracing may set: True where a field star's order 0 lies.
+ORDER0_ATTRIBUTE = "soss_order0_mask"
 
 
 class SossOneOverFStep(SossStep):
     """Subtract a per-column, per-integration 1/f offset.
 
-    Method ``median`` (the STScI SOSS notebook's): subtract the deep frame
-    scaled by the smoothed white-light curve, then take the median of each
-    column outside a band of ``mask_width`` rows around each order's trace.
-    The traces come from the input's ``soss_traces`` (set by soss_tracing) or
-    are predicted from PWCPOS.
+    The star is modelled by the deep frame scaled in time (achromatic or
+    per column) or fitted jointly with the offset (``solve``); each column's
+    offset comes from the pixels outside a band of ``mask_width`` rows around
+    each order's trace, field-star order 0s (``soss_order0_mask`` from
+    soss_tracing), the user's ``mask_file`` and unusable pixels. See
+    docs/steps/oneoverf.md for the methods and their measured performance.
     """
 
     class_alias = "soss_oneoverf"
 
     spec = """
-    method = option('median', default='median')  # how the offsets are estimated
+    method = option('scale-achromatic', 'scale-chromatic', 'solve', 'window', 'median', default='scale-achromatic')  # how the star is modelled and the offsets estimated
     mask_width = float(default=40.0, min=0)  # full width (rows) of the band masked around each trace
-    smoothing_window = integer(default=5, min=1)  # running-median width (integrations) of the white-light scaling
+    outer_width = float(default=70.0, min=0)  # full width (rows) of each order's window (method='window')
+    smoothing_window = integer(default=1, min=1)  # running median (integrations) of the white-light scaling (median, scale-achromatic)
+    column_window = integer(default=31, min=1)  # running median (columns) of the per-column scaling (scale-chromatic, window)
+    clip = float(default=5.0, min=1)  # outlier rejection threshold in sigma (all methods but median)
+    mask_file = string(default=None)  # extra pixels to exclude: 2-D .npy or FITS, True/nonzero = exclude
     force = boolean(default=False)  # correct even if the official clean_flicker_noise already ran
-    save_offsets = boolean(default=False)  # save the fitted offsets (nints x ncols) as <root>_oneoverf.fits
+    save_offsets = boolean(default=False)  # save the fitted offsets as <root>_oneoverf_offsets.fits
+    save_plot = boolean(default=False)  # save a diagnostic plot <root>_oneoverf.png
     suffix = string(default='oneoverf')  # suffix of the saved model
     """  # noqa: E501
 
@@ -58,32 +68,96 @@ class SossOneOverFStep(SossStep):
             self.record_step_status(model, "SKIPPED")
             return model
 
-        solution = traces_for(model)
         shape = model.data.shape[1:]
-        traces = trace_mask(solution, shape, self.mask_width)
-        exclude = traces | reference_pixels(shape)
-        deep = deep_frame(model.data)
-        scaling = white_light_scaling(model.data, deep, traces, self.smoothing_window)
-        offsets = column_offsets(model.data, deep, scaling, exclude)
-        model.data -= offsets[:, None, :]
-        science = ~reference_pixels(shape).all(axis=0)
-        empty = science & ~(~exclude).any(axis=0)
-        if empty.any():
-            log.warning(
-                "%d science columns have no pixel outside the trace mask and keep their "
-                "1/f noise; reduce mask_width to correct them.",
-                int(empty.sum()),
-            )
+        exclude = reference_pixels(shape)
+        order0 = getattr(model, ORDER0_ATTRIBUTE, None)
+        if order0 is not None:
+            exclude |= _frame_mask(order0, shape, ORDER0_ATTRIBUTE)
+            log.info("Excluding %d order-0 contaminant pixels", int(np.count_nonzero(order0)))
+        if self.mask_file:
+            exclude |= load_mask(self.mask_file, shape)
+        before = model.data.copy() if self.save_plot else None
+        offsets, region = correct_oneoverf(
+            model.data,
+            model.err,
+            model.dq,
+            traces_for(model),
+            method=self.method,
+            inner_width=self.mask_width,
+            outer_width=self.outer_width,
+            exclude=exclude,
+            smoothing_window=self.smoothing_window,
+            column_window=self.column_window,
+            clip=self.clip,
+        )
         log.info(
-            "Removed 1/f offsets: RMS %.4f DN/s per column over %d integrations.",
-            float(np.sqrt(np.mean(offsets[:, science & ~empty] ** 2))),
+            "Removed 1/f offsets (%s): RMS %.4f DN/s per column over %d integrations.",
+            self.method,
+            float(np.sqrt(np.mean(offsets[:, 0, 4:-4] ** 2))),
             offsets.shape[0],
         )
         if self.save_offsets:
-            from stdatamodels.jwst import datamodels
+            self._save_offsets(model, offsets, region)
+        if self.save_plot:
+            from jwst_soss_custom.plotting.cleaning import plot_oneoverf
 
-            saved = datamodels.ImageModel(data=offsets)
-            saved.update(model)
-            self.save_model(saved, suffix="oneoverf", force=True)
+            path = self.make_output_path(basepath=model.meta.filename, suffix="oneoverf", ext="png")
+            plot_oneoverf(before, model.data, offsets[:, 0], path)
         self.record_step_status(model)
         return model
+
+    def _save_offsets(self, model, offsets, region):
+        """Offsets (nints, nregions, ncols) and the region map as a FITS file."""
+        from astropy.io import fits
+
+        path = self.make_output_path(
+            basepath=model.meta.filename, suffix="oneoverf_offsets", ext="fits"
+        )
+        header = fits.Header({"METHOD": self.method, "BUNIT": "DN/s"})
+        fits.HDUList(
+            [
+                fits.PrimaryHDU(header=header),
+                fits.ImageHDU(offsets, name="OFFSETS"),
+                fits.ImageHDU(region.astype(np.int16), name="REGION"),
+            ]
+        ).writeto(path, overwrite=True)
+        log.info("Saved 1/f offsets %s", path)
+
+
+def _frame_mask(array, shape, name):
+    mask = np.asarray(array).astype(bool)
+    if mask.shape != tuple(shape):
+        raise SossInputError(
+            f"{name} has shape {mask.shape}, but the frames are {tuple(shape)}; "
+            "give a 2-D mask of the frame's shape (True = exclude)."
+        )
+    return mask
+
+
+def load_mask(path, shape):
+    """Read a user exclusion mask (2-D ``.npy`` or FITS image; nonzero = exclude).
+
+    Parameters
+    ----------
+    path : str or Path
+    shape : tuple of int
+        Frame shape the mask must have.
+
+    Returns
+    -------
+    ndarray of bool
+    """
+    path = Path(path)
+    if not path.exists():
+        raise SossInputError(f"mask_file {path} does not exist; give a .npy or FITS mask.")
+    if path.suffix.lower() == ".npy":
+        array = np.load(path)
+    elif path.suffix.lower() in (".fits", ".fit"):
+        from astropy.io import fits
+
+        with fits.open(path) as hdul:
+            hdu = next(h for h in hdul if h.data is not None)
+            array = np.asarray(hdu.data)
+    else:
+        raise SossInputError(f"mask_file {path}: unknown format; give a 2-D .npy or FITS image.")
+    return _frame_mask(array, shape, f"mask_file {path}")

@@ -1,0 +1,71 @@
+"""soss_oneoverf as a Step: masks from soss_tracing and files, saved offsets, guard."""
+
+import numpy as np
+import pytest
+from astropy.io import fits
+from stdatamodels.jwst import datamodels
+
+from jwst_soss_custom.exposure import SossInputError
+from jwst_soss_custom.oneoverf import SossOneOverFStep
+from jwst_soss_custom.oneoverf.oneoverf_step import load_mask
+
+
+@pytest.fixture(scope="module")
+def segment(tiny_exposure):
+    with datamodels.open(tiny_exposure.segment_files[0]) as model:
+        yield model.copy()
+
+
+def test_step_saves_offsets_and_uses_order0_and_user_masks(segment, tiny_truth, tmp_path):
+    model = segment.copy()
+    # As after soss_background (a scaled deep frame must not scale the background)
+    model.data -= tiny_truth["background"]
+    model.soss_order0_mask = tiny_truth["order0"]["mask"].astype(np.uint8)
+    user = np.zeros((256, 2048), bool)
+    user[200:210, :] = True
+    np.save(tmp_path / "mask.npy", user)
+    result = SossOneOverFStep.call(
+        model,
+        method="solve",
+        mask_file=str(tmp_path / "mask.npy"),
+        save_offsets=True,
+        output_dir=str(tmp_path),
+    )
+    assert result.meta.cal_step.soss_oneoverf == "COMPLETE"
+    (path,) = tmp_path.glob("*_oneoverf_offsets.fits")
+    with fits.open(path) as hdul:
+        assert hdul["OFFSETS"].data.shape == (model.data.shape[0], 1, 2048)
+        assert hdul[0].header["METHOD"] == "solve"
+        fitted = hdul["OFFSETS"].data[:, 0]
+    # The fitted offsets follow the injected ones down to the photon floor of
+    # the estimate (~0.37 of the injected RMS, see test_oneoverf_recovery),
+    # time means removed (they belong to the deep frame).
+    truth = tiny_truth["oneoverf"]["column_offsets"][: model.data.shape[0]]
+    residual = fitted - truth
+    residual -= residual.mean(axis=0)
+    assert residual[:, 4:-4].std() < 0.5 * (truth - truth.mean(axis=0))[:, 4:-4].std()
+
+
+def test_step_skips_after_clean_flicker_noise_unless_forced(segment):
+    model = segment.copy()
+    model.meta.cal_step.clean_flicker_noise = "COMPLETE"
+    skipped = SossOneOverFStep.call(model)
+    assert skipped.meta.cal_step.soss_oneoverf == "SKIPPED"
+    np.testing.assert_array_equal(skipped.data, segment.data)
+    forced = SossOneOverFStep.call(model, force=True, method="median")
+    assert forced.meta.cal_step.soss_oneoverf == "COMPLETE"
+
+
+def test_mask_files_npy_and_fits_and_bad_shape(tmp_path):
+    mask = np.zeros((256, 2048), np.uint8)
+    mask[10, 20] = 1
+    np.save(tmp_path / "m.npy", mask)
+    fits.PrimaryHDU(mask).writeto(tmp_path / "m.fits")
+    for name in ("m.npy", "m.fits"):
+        loaded = load_mask(tmp_path / name, (256, 2048))
+        assert loaded.dtype == bool and loaded.sum() == 1 and loaded[10, 20]
+    np.save(tmp_path / "small.npy", np.zeros((96, 2048)))
+    with pytest.raises(SossInputError, match="shape"):
+        load_mask(tmp_path / "small.npy", (256, 2048))
+    with pytest.raises(SossInputError, match="does not exist"):
+        load_mask(tmp_path / "none.npy", (256, 2048))
