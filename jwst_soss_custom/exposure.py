@@ -312,7 +312,14 @@ def _check_continues(previous_info, model):
 
 
 #: Model attributes this package adds (documented in docs/products.md).
-SOSS_ATTRIBUTES = ("soss_traces", "soss_background", "soss_regressors")
+SOSS_ATTRIBUTES = (
+    "soss_traces",
+    "soss_background",
+    "soss_badpix",
+    "soss_regressors",
+    "soss_order0_mask",
+    "soss_extraction",
+)
 
 
 def inherit_metadata(target, source):

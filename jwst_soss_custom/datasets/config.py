@@ -62,6 +62,10 @@ class SimConfig:
         Offset (pixels) of every trace from the pastasoss prediction, to
         test trace refinement. Positive ``trace_dx`` moves the spectrum to
         larger columns.
+    trace_dx_order1, trace_dx_order2 : float
+        Extra x offset (pixels) of one order only, on top of ``trace_dx``:
+        a per-order error of pastasoss's wavelength solution, as seen on
+        real data (order 2 ~0.9 px off while order 1 agreed).
     stellar_line_depth : float
         Scale of the stellar absorption-line depths (1 = the packaged,
         realistic depths; 0 = no lines).
@@ -94,6 +98,10 @@ class SimConfig:
     drift_y, drift_x : float
         Linear drift (pixels) of the trace from the first to the last
         integration, centred on the middle of the visit.
+    jitter_rms_width, drift_width : float
+        RMS and linear drift (first to last integration) of the relative
+        change of the cross-dispersion profile width per integration
+        (0.01 = 1 % wider); 0 by default.
     transit : bool
         Whether to inject the transit.
     period : float
@@ -131,6 +139,8 @@ class SimConfig:
     orders: tuple = (1, 2, 3)
     trace_dx: float = 0.0
     trace_dy: float = 0.0
+    trace_dx_order1: float = 0.0
+    trace_dx_order2: float = 0.0
     stellar_line_depth: float = 1.0
     halo: bool = True
     background_scale: float = 0.88
@@ -147,6 +157,8 @@ class SimConfig:
     jitter_rms_x: float = 0.0
     drift_y: float = 0.0
     drift_x: float = 0.0
+    jitter_rms_width: float = 0.0
+    drift_width: float = 0.0
     transit: bool = True
     period: float = 4.0552941
     a_rs: float = 11.4
@@ -219,6 +231,8 @@ NO_SYSTEMATICS = {
     "jitter_rms_x": 0.0,
     "drift_y": 0.0,
     "drift_x": 0.0,
+    "jitter_rms_width": 0.0,
+    "drift_width": 0.0,
 }
 
 #: Named presets: overrides of the `SimConfig` defaults.

@@ -355,7 +355,12 @@ class Scene:
         self._spectrum = spectrum
         self._throughput_scale = throughput_scale or {}
         self.traces = {
-            order: trace_solution(order, config.pwcpos, config.trace_dx, config.trace_dy)
+            order: trace_solution(
+                order,
+                config.pwcpos,
+                config.trace_dx + getattr(config, f"trace_dx_order{order}", 0.0),
+                config.trace_dy,
+            )
             for order in config.orders
         }
         self.column_flux = {order: self.flux(order) for order in config.orders}
@@ -405,7 +410,7 @@ class Scene:
         rows = np.arange(NY, dtype=float)[:, None]
         return self.profile.halo(rows - trace.y[None, :]).astype(np.float32)
 
-    def star(self, light_curve=None, dx=0.0, dy=0.0):
+    def star(self, light_curve=None, dx=0.0, dy=0.0, dwidth=0.0):
         """Render the star (all orders, core and halo) for one integration.
 
         Parameters
@@ -414,6 +419,9 @@ class Scene:
             Relative flux of each column per order (transit); 1 if omitted.
         dx, dy : float
             Trace shift of this integration (jitter, drift), pixels.
+        dwidth : float
+            Relative change of the profile-core width (0.01 = 1 % wider);
+            the column flux is kept.
 
         Returns
         -------
@@ -428,7 +436,7 @@ class Scene:
             flux = self.column_flux[order] if (dx == 0 and dy == 0) else self.flux(order, dx, dy)
             if light_curve is not None and order in light_curve:
                 flux = flux * light_curve[order]
-            stretch = self.profile.stretch(wave, slope)
+            stretch = self.profile.stretch(wave, slope) * (1.0 + dwidth)
             _add_core(flat, trace.columns, yc, stretch, flux, self.profile, core_norm, wave)
             if order in self._halo_unit:
                 cols = slice(trace.columns[0], trace.columns[-1] + 1)

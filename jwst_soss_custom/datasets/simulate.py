@@ -95,6 +95,10 @@ def simulate(output_dir, preset="tiny", seed=0, **overrides):
     ramp = index / max(config.nints - 1, 1) - 0.5
     jitter_dy = rng.normal(0.0, 1.0, config.nints) * config.jitter_rms_y + config.drift_y * ramp
     jitter_dx = rng.normal(0.0, 1.0, config.nints) * config.jitter_rms_x + config.drift_x * ramp
+    # Drawn only when asked, so the random streams of default runs are unchanged.
+    jitter_dw = config.drift_width * ramp
+    if config.jitter_rms_width:
+        jitter_dw = jitter_dw + rng.normal(0.0, config.jitter_rms_width, config.nints)
 
     oneoverf = OneOverF(config, NX)
     var_read = np.float32(read_noise_variance(config))
@@ -123,7 +127,7 @@ def simulate(output_dir, preset="tiny", seed=0, **overrides):
         for k, i in enumerate(range(first - 1, last)):
             rng_i = _rng(config.seed, 1, i)
             light = {o: orders[o]["light_curves"][i] for o in orders}
-            signal = scene.star(light, jitter_dx[i], jitter_dy[i])
+            signal = scene.star(light, jitter_dx[i], jitter_dy[i], jitter_dw[i])
             signal += scene.static
             signal *= bad.response
             signal += bad.hot_rate
@@ -185,7 +189,7 @@ def simulate(output_dir, preset="tiny", seed=0, **overrides):
         },
         "cosmic_rays": cosmic,
         "order0": {"mask": scene.order0_mask, "image": scene.order0, **scene.order0_catalog},
-        "jitter": {"dx": jitter_dx, "dy": jitter_dy},
+        "jitter": {"dx": jitter_dx, "dy": jitter_dy, "dwidth": jitter_dw},
         "stellar_lines": {
             "name": [name for name, _, _ in STELLAR_LINES],
             "wavelength": np.array([w for _, w, _ in STELLAR_LINES]),

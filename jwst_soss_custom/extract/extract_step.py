@@ -1,4 +1,4 @@
-"""stpipe Step: box extraction of SOSS orders into an x1dints product."""
+"""stpipe Step: box or optimal extraction of SOSS orders into an x1dints product."""
 
 import logging
 
@@ -8,29 +8,52 @@ from jwst_soss_custom.dq import reference_pixels
 from jwst_soss_custom.exposure import check_soss_model, integration_times
 from jwst_soss_custom.products import OrderSpectra, make_x1dints
 from jwst_soss_custom.stpipe import SossStep
-from jwst_soss_custom.tracing import traces_for
+from jwst_soss_custom.tracing import ORDER0_ATTRIBUTE, traces_for
+from jwst_soss_custom.tracing.refine import deep_frame
 
-from .extract import box_extract, box_weights
+from .extract import (
+    aperture_profile,
+    aperture_rows,
+    masked_box_extract,
+    optimal_extract,
+    white_light_scatter,
+    window_weights,
+)
 
-__all__ = ["SossExtractStep"]
+__all__ = ["SossExtractStep", "EXTRACTION_ATTRIBUTE"]
 
 log = logging.getLogger(__name__)
+
+#: Model attribute of x1dints recording how each order was extracted.
+EXTRACTION_ATTRIBUTE = "soss_extraction"
 
 
 class SossExtractStep(SossStep):
     """Extract the spectrum of each order in every integration.
 
-    Box extraction with fractional edge pixels along the traces (from the
-    input's ``soss_traces`` or predicted from PWCPOS); errors propagated from
-    ERR. The result is an ``x1dints`` `TSOMultiSpecModel` with one spectrum
-    table per order, wavelengths increasing, one row per integration.
+    Optimal (profile-weighted) or box extraction in an aperture of full width
+    ``box_width`` along the traces (from the input's ``soss_traces`` or
+    predicted from PWCPOS), with the spatial profile of the deep frame.
+    Order-0 contaminants (``soss_order0_mask``) and pixels in another
+    order's core are never used. The result is an ``x1dints``
+    `TSOMultiSpecModel` with one spectrum table per order, wavelengths
+    increasing, one row per integration; ``soss_extraction`` records what
+    was done.
     """
 
     class_alias = "soss_extract"
 
     spec = """
     orders = int_list(default=list(1, 2))  # spectral orders to extract
-    box_width = float(default=30.0, min=1)  # full width of the box aperture in pixels
+    method = option('optimal', 'box', default='optimal')  # profile-weighted (Horne) or box extraction
+    box_width = float(default=40.0, min=1)  # full aperture width (px): the box, or the window the optimal weights span (best measured: optimal, 40)
+    box_widths = float_list(default=None)  # one width per entry of 'orders' (overrides box_width)
+    box_mode = option('fixed', 'optimize', default='fixed')  # 'optimize': keep the width of lowest white-light point-to-point scatter
+    optimize_widths = float_list(default=list(16, 20, 24, 28, 32, 36, 40, 48))  # widths scanned by box_mode='optimize'
+    clip_sigma = float(default=5.0, min=2)  # optimal: reject pixels this many sigma from the profile fit
+    clip_iterations = integer(default=3, min=0)  # optimal: rejection passes (worst pixel per column each)
+    overlap_halfwidth = float(default=10.0, min=0)  # never use pixels within this many rows of another order's centre
+    use_order0_mask = boolean(default=True)  # never use the order-0 contaminants found by soss_tracing
     suffix = string(default='x1dints')  # suffix of the saved product
     """  # noqa: E501
 
@@ -49,9 +72,12 @@ class SossExtractStep(SossStep):
         model = self.prepare_output(input_data, make_copy=False)
         check_soss_model(model)
         solution = traces_for(model)
-        ny, nx = model.data.shape[1:]
-        science_rows = ~reference_pixels((ny, nx)).all(axis=1)
-        science_cols = ~reference_pixels((ny, nx)).all(axis=0)
+        nints, ny, nx = model.data.shape
+        widths = self._widths()
+        refpix = reference_pixels((ny, nx))
+        order0 = getattr(model, ORDER0_ATTRIBUTE, None) if self.use_order0_mask else None
+        deep = deep_frame(model.data, model.dq, model.err)
+        record = {"method": self.method, "box_mode": self.box_mode}
         spectra = {}
         for order in self.orders:
             if order not in solution.orders:
@@ -62,35 +88,100 @@ class SossExtractStep(SossStep):
             trace = solution.orders[order]
             cols = trace.columns
             centre = trace.y[cols]
-            # Keep columns whose trace centre lies on science pixels.
-            keep = science_cols[cols] & (centre >= 0) & (centre <= np.flatnonzero(science_rows).max())
+            science_rows = np.flatnonzero(~refpix.all(axis=1))
+            keep = ~refpix.all(axis=0)[cols] & (centre >= 0) & (centre <= science_rows.max())
             cols, centre = cols[keep], centre[keep]
             # Increasing wavelength, as users and binning code expect.
-            order_idx = np.argsort(trace.wavelength[cols])
-            cols, centre = cols[order_idx], centre[order_idx]
-            weights = box_weights(centre, self.box_width, ny)
-            weights[~science_rows] = 0.0
-            flux, error, dq = box_extract(model.data, model.err, model.dq, cols, weights)
-            n_missing = int(np.isnan(flux).sum())
+            idx = np.argsort(trace.wavelength[cols])
+            cols, centre = cols[idx], centre[idx]
+            scan = self.optimize_widths if self.box_mode == "optimize" else [widths[order]]
+            rows, valid = aperture_rows(centre, max(scan) / 2, ny)
+            off = refpix[rows, cols[None, :]] | ~valid
+            order0_hit, overlap = self._excluded(order, solution, order0, rows, cols, valid)
+            static = off | order0_hit | overlap
+            result = self._extract(model, deep, cols, centre, rows, valid, static, scan)
+            width = result.pop("width")
+            aperture = window_weights(rows, valid, centre, width) * ~off
+            # NPIXELS: the aperture's pixels that may be used.
+            result["npixels"] = (aperture * ~static).sum(axis=0)
+            info = {
+                "width": width,
+                "columns": int(cols.size),
+                "order0_pixels": int((order0_hit & (aperture > 0)).sum()),
+                "overlap_pixels": int((overlap & (aperture > 0)).sum()),
+                "overlap_columns": int((overlap & (aperture > 0)).any(axis=0).sum()),
+                **result.pop("info"),
+            }
+            record[f"order{order}"] = info
             log.info(
-                "Order %d: %d columns, %.3f-%.3f um, box width %.1f px%s",
-                order,
-                cols.size,
-                trace.wavelength[cols[0]],
-                trace.wavelength[cols[-1]],
-                self.box_width,
-                f"; {n_missing} elements with unusable pixels set to NaN" if n_missing else "",
+                "Order %d: %d columns, %.3f-%.3f um, %s extraction, width %.1f px; %s",
+                order, cols.size, trace.wavelength[cols[0]], trace.wavelength[cols[-1]],
+                self.method, width,
+                ", ".join(f"{k} {v}" for k, v in info.items() if k not in ("width", "columns")),
             )
-            spectra[order] = OrderSpectra(
-                wavelength=trace.wavelength[cols],
-                flux=flux,
-                flux_error=error,
-                dq=dq,
-                npixels=weights.sum(axis=0),
-            )
+            spectra[order] = OrderSpectra(wavelength=trace.wavelength[cols], **result)
         result = make_x1dints(
             model, spectra, integration_times(model), segment=model.meta.exposure.segment_number
         )
+        setattr(result, EXTRACTION_ATTRIBUTE, record)
         result.meta.filename = model.meta.filename
         self.record_step_status(result)
         return result
+
+    def _excluded(self, order, solution, order0, rows, cols, valid):
+        """Order-0 contaminant and order-overlap pixels in the gathered aperture."""
+        hit = np.zeros(rows.shape, bool)
+        if order0 is not None:
+            hit = np.asarray(order0, bool)[rows, cols[None, :]] & valid
+        overlap = np.zeros(rows.shape, bool)
+        for other, other_trace in solution.orders.items():
+            if other != order:
+                gap = np.abs(rows - np.nan_to_num(other_trace.y[cols], nan=-1e6)[None, :])
+                overlap |= (gap <= self.overlap_halfwidth) & valid
+        return hit, overlap
+
+    def _widths(self):
+        """Aperture width of each order from box_width / box_widths."""
+        if self.box_widths is None:
+            return {order: float(self.box_width) for order in self.orders}
+        if len(self.box_widths) != len(self.orders):
+            raise ValueError(
+                f"box_widths={list(self.box_widths)} gives {len(self.box_widths)} widths for "
+                f"orders {list(self.orders)}; give one width per order."
+            )
+        return {order: float(w) for order, w in zip(self.orders, self.box_widths)}
+
+    def _extract(self, model, deep, cols, centre, rows, valid, static, scan):
+        """Extract one order at every width of ``scan``; keep the least noisy."""
+        # Excluded pixels leave the aperture: they are neither summed nor filled
+        # (the deep frame there holds the contaminant, not the order's profile).
+        weights = np.stack([window_weights(rows, valid, centre, w) * ~static for w in scan])
+        profile = aperture_profile(deep.data, rows, cols, weights.max(axis=0))
+        if self.method == "box":
+            flux, error, dq, n_filled = masked_box_extract(
+                model.data, model.err, model.dq, cols, rows, weights, profile
+            )
+            extra = [{"filled_elements": int(n)} for n in n_filled]
+        else:
+            variance = deep.err[rows, cols[None, :]].astype(np.float64) ** 2
+            runs = [
+                optimal_extract(model.data, model.err, model.dq, cols, rows, w, profile,
+                                variance, self.clip_sigma, self.clip_iterations)
+                for w in weights
+            ]
+            flux, error, dq = (np.stack([r[k] for r in runs], axis=1) for k in range(3))
+            extra = [{"rejected_pixels": r[3]} for r in runs]
+        best = 0
+        info = dict(extra[0])
+        if len(scan) > 1:
+            scatter = white_light_scatter(flux)
+            best = int(np.nanargmin(scatter))
+            info = {**extra[best], "scan_ppm": {f"{w:g}": float(s * 1e6)
+                                                for w, s in zip(scan, scatter)}}
+        return {
+            "width": float(scan[best]),
+            "flux": flux[:, best],
+            "flux_error": error[:, best],
+            "dq": dq[:, best],
+            "info": info,
+        }

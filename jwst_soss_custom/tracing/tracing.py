@@ -14,7 +14,7 @@ import numpy as np
 from astropy.table import Table
 from pastasoss.soss_traces import get_soss_traces
 
-__all__ = ["OrderTrace", "TraceSolution", "predict_traces", "MODEL_ATTRIBUTE"]
+__all__ = ["OrderTrace", "TraceSolution", "predict_traces", "model_trace", "MODEL_ATTRIBUTE"]
 
 log = logging.getLogger(__name__)
 
@@ -38,11 +38,15 @@ class OrderTrace:
         detector).
     wavelength : ndarray (ncols,)
         Wavelength in micron per column (NaN where off the detector).
+    record : dict
+        How the trace was refined and its wavelengths checked (offsets from
+        pastasoss, wavelength shift and status); empty for a prediction.
     """
 
     order: int
     y: np.ndarray
     wavelength: np.ndarray
+    record: dict = field(default_factory=dict)
 
     @property
     def columns(self):
@@ -60,34 +64,50 @@ class TraceSolution:
         Pupil-wheel position the prediction used.
     orders : dict of int to `OrderTrace`
     source : str
-        How the traces were obtained (e.g. ``"pastasoss"``).
+        How the traces were obtained (``"pastasoss"``, or
+        ``"pastasoss+refined"`` when refined on the data).
+    record : dict
+        Solution-level notes: the order 2 vs order 1 wavelength cross-check,
+        order 3's status, the order-0 contaminants found.
     """
 
     pwcpos: float
     orders: dict = field(default_factory=dict)
     source: str = "pastasoss"
+    record: dict = field(default_factory=dict)
 
     def to_tree(self):
         """Plain dict (ASDF-serialisable) form, stored on the model."""
         tree = {"pwcpos": float(self.pwcpos), "source": self.source}
+        if self.record:
+            tree["record"] = dict(self.record)
         for order, trace in self.orders.items():
             tree[f"order{order}"] = {"y": trace.y, "wavelength": trace.wavelength}
+            if trace.record:
+                tree[f"order{order}"]["record"] = dict(trace.record)
         return tree
 
     @classmethod
     def from_tree(cls, tree):
         """Inverse of `to_tree`; accepts a dict or a model's ObjectNode."""
-        tree = dict(tree.instance) if hasattr(tree, "instance") else dict(tree)
+        tree = _unwrap(tree)
         orders = {}
         for key, value in tree.items():
             if key.startswith("order"):
                 order = int(key[5:])
+                value = _unwrap(value)
                 orders[order] = OrderTrace(
                     order,
                     np.asarray(value["y"], float),
                     np.asarray(value["wavelength"], float),
+                    _unwrap(value.get("record", {})),
                 )
-        return cls(float(tree["pwcpos"]), orders, str(tree.get("source", "unknown")))
+        return cls(
+            float(tree["pwcpos"]),
+            orders,
+            str(tree.get("source", "unknown")),
+            _unwrap(tree.get("record", {})),
+        )
 
     def to_table(self):
         """Astropy table with one row per column: ``x``, ``y_order<N>``, ``wavelength_order<N>``."""
@@ -99,6 +119,33 @@ class TraceSolution:
             table[f"wavelength_order{order}"].unit = "um"
         table.meta.update({"pwcpos": self.pwcpos, "source": self.source})
         return table
+
+
+def _unwrap(node):
+    """A plain dict from a dict or a datamodel ObjectNode (recursively)."""
+    node = node.instance if hasattr(node, "instance") else node
+    if isinstance(node, dict):
+        return {key: _unwrap(value) for key, value in node.items()}
+    return node
+
+
+def model_trace(pwcpos, order):
+    """pastasoss's trace of one order as samples, x increasing.
+
+    Parameters
+    ----------
+    pwcpos : float
+    order : int
+        1 or 2.
+
+    Returns
+    -------
+    x, y, wavelength : ndarray
+    """
+    model = get_soss_traces(float(pwcpos), order=str(order), interp=True)
+    x, y, wave = (np.asarray(a, float) for a in (model.x, model.y, model.wavelength))
+    idx = np.argsort(x)
+    return x[idx], y[idx], wave[idx]
 
 
 def predict_traces(pwcpos, orders=SUPPORTED_ORDERS, ncols=2048):
@@ -123,12 +170,12 @@ def predict_traces(pwcpos, orders=SUPPORTED_ORDERS, ncols=2048):
             raise ValueError(
                 f"Order {order} cannot be traced: pastasoss models orders 1 and 2 only."
             )
-        model = get_soss_traces(float(pwcpos), order=str(order), interp=True)
-        x = np.rint(model.x).astype(int)
+        mx, my, mwave = model_trace(pwcpos, order)
+        x = np.rint(mx).astype(int)
         keep = (x >= 0) & (x < ncols)
         y = np.full(ncols, np.nan)
         wave = np.full(ncols, np.nan)
-        y[x[keep]] = model.y[keep]
-        wave[x[keep]] = model.wavelength[keep]
+        y[x[keep]] = my[keep]
+        wave[x[keep]] = mwave[keep]
         solution.orders[order] = OrderTrace(order, y, wave)
     return solution

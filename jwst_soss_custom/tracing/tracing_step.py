@@ -1,68 +1,210 @@
-"""stpipe Step: trace positions and wavelengths from the pupil-wheel position."""
+"""stpipe Step: traces refined on the data, stability regressors, order-0 mask."""
 
 import logging
 
-from jwst_soss_custom.exposure import check_soss_model
+import numpy as np
+
+from jwst_soss_custom.dq import reference_pixels
+from jwst_soss_custom.exposure import SossInputError, check_soss_model
+from jwst_soss_custom.products import REGRESSORS_ATTRIBUTE
 from jwst_soss_custom.stpipe import SossStep
 
+from .refine import (
+    approximate_order3,
+    core_mask,
+    deep_frame,
+    detect_order0,
+    refine_solution,
+    stability_regressors,
+)
 from .tracing import MODEL_ATTRIBUTE, TraceSolution, predict_traces
+from .wavecal import check_wavelengths, load_line_list
 
-__all__ = ["SossTracingStep", "traces_for"]
+__all__ = ["SossTracingStep", "traces_for", "ORDER0_ATTRIBUTE", "read_order0_file"]
 
 log = logging.getLogger(__name__)
+
+#: Model attribute holding the order-0 contaminant mask (bool 256 x 2048, True = contaminant).
+ORDER0_ATTRIBUTE = "soss_order0_mask"
 
 
 class SossTracingStep(SossStep):
     """Locate the orders on the detector and attach the solution to the model.
 
-    The trace centres and wavelengths of orders 1 and 2 come from pastasoss for
-    the exposure's PWCPOS. The solution is stored on the output model as the
-    ``soss_traces`` attribute (see `TraceSolution`), where the 1/f and
-    extraction steps find it, and can be written as an ECSV table.
+    pastasoss predicts the trace centres and wavelengths of orders 1 and 2 for
+    the exposure's PWCPOS; the step refines the positions on the deep frame
+    (global shift), checks the wavelengths on stellar absorption lines,
+    measures order 1's per-integration x/y shift and width change
+    (``soss_regressors``), and finds field-star order-0 contaminants
+    (``soss_order0_mask``). Order 3 is not traced (no pastasoss model).
     """
 
     class_alias = "soss_tracing"
 
     spec = """
     orders = int_list(default=list(1, 2))  # spectral orders to trace (pastasoss models 1 and 2)
-    save_traces = boolean(default=False)  # write the trace table as <root>_traces.ecsv
+    refine = boolean(default=True)  # refine pastasoss's trace positions on the deep frame
+    refine_width = float(default=60.0, min=10)  # centroid window (px); must hold the whole profile core
+    refine_isolation = float(default=20.0, min=0)  # rows a column's window must stay clear of other orders
+    refine_degree = integer(default=0, min=0, max=5)  # smooth residual on top of the global shift (0 = shift only)
+    regressors = boolean(default=True)  # per-integration dx, dy, dwidth of order 1 (soss_regressors)
+    regressor_halfwidth = float(default=15.0, min=3)  # rows either side of order 1's centre used for the regressors
+    order0_detect = boolean(default=True)  # search the deep frame for field-star order-0 contaminants
+    order0_threshold = float(default=5.0, min=1)  # detection threshold in sigma of the deep frame
+    order0_core_halfwidth = float(default=20.0, min=0)  # trace cores (rows either side) excluded from the search
+    order0_file = string(default=None)  # .npy/.fits: a mask (True/1 = contaminant) or an F277W image to search
+    wavelength_check = boolean(default=True)  # measure each order's wavelength shift on stellar lines
+    line_list = string(default=None)  # ECSV with 'wavelength' (um, vacuum), 'strength'; None = packaged list
+    wavelength_snr_min = float(default=5.0)  # line-template S/N below which the shift is 'not measurable'
+    wavelength_apply_sigma = float(default=3.0)  # apply the shift when larger than this many sigma
+    save_traces = boolean(default=False)  # write <root>_traces.ecsv and <root>_regressors.ecsv
+    plot = boolean(default=False)  # write <root>_traces.png (trace overlay, order 0s, regressors)
     suffix = string(default='tracing')  # suffix of the saved model
     """  # noqa: E501
 
     def process(self, input_data):
-        """Attach the trace solution to a rateints/calints model.
+        """Attach traces, regressors and the order-0 mask to a rateints/calints model.
 
         Parameters
         ----------
         input_data : str or CubeModel
-            SOSS rateints or calints.
+            SOSS rateints or calints (background-subtracted preferably).
 
         Returns
         -------
         CubeModel
-            The input with ``soss_traces`` set.
+            The input with ``soss_traces``, ``soss_regressors`` and
+            ``soss_order0_mask`` set.
         """
         model = self.prepare_output(input_data)
         check_soss_model(model)
-        solution = predict_traces(
-            model.meta.instrument.pupil_position, self.orders, model.data.shape[-1]
-        )
+        nints, ny, nx = model.data.shape
+        solution = predict_traces(model.meta.instrument.pupil_position, self.orders, nx)
+        solution.record["order3"] = "not traced or extracted: pastasoss has no order-3 model"
+        frame = deep_frame(model.data, model.dq, model.err)
+        deep, noise = frame.data, frame.noise
+        if self.refine:
+            solution = refine_solution(
+                deep, solution, self.refine_width, self.refine_isolation, degree=self.refine_degree
+            )
+        if self.wavelength_check:
+            check_wavelengths(
+                deep, solution, load_line_list(self.line_list),
+                snr_min=self.wavelength_snr_min, apply_sigma=self.wavelength_apply_sigma,
+            )
+        mask = self._order0_mask(deep, noise, solution)
+        setattr(model, ORDER0_ATTRIBUTE, mask)
+        regressors = None
+        if self.regressors and 1 in solution.orders:
+            cols = solution.orders[1].columns
+            cols = cols[(cols >= 4) & (cols < nx - 4)]
+            start = model.meta.exposure.integration_start or 1
+            regressors = stability_regressors(
+                model.data, model.dq, deep, solution.orders[1].y, cols,
+                self.regressor_halfwidth, exclude=mask | reference_pixels((ny, nx)),
+                int_start=start,
+            )
+            setattr(model, REGRESSORS_ATTRIBUTE, regressors)
+            log.info(
+                "Order 1 stability: dx rms %.4f px, dy rms %.4f px, dwidth rms %.5f",
+                *(np.std(regressors[k]) for k in ("dx", "dy", "dwidth")),
+            )
         for order, trace in solution.orders.items():
             cols = trace.columns
             log.info(
                 "Order %d: %d columns on the detector, %.3f-%.3f um",
-                order,
-                cols.size,
-                trace.wavelength[cols].min(),
-                trace.wavelength[cols].max(),
+                order, cols.size, np.nanmin(trace.wavelength), np.nanmax(trace.wavelength),
             )
         setattr(model, MODEL_ATTRIBUTE, solution.to_tree())
+        self._save_side_products(model, solution, regressors, deep, mask)
+        self.record_step_status(model)
+        return model
+
+    def _order0_mask(self, deep, noise, solution):
+        """Contaminant mask from the deep frame and/or the user's file."""
+        shape = deep.shape
+        mask = np.zeros(shape, bool)
+        cores = core_mask([t.y for t in solution.orders.values()], shape,
+                          self.order0_core_halfwidth)
+        # Order 3 is faint (~1 DN/s): only its centre would fake detections.
+        cores |= core_mask([approximate_order3(shape[1])], shape, self.order0_core_halfwidth / 2)
+        cores |= reference_pixels(shape)
+        catalog = []
+        if self.order0_detect:
+            found, catalog = detect_order0(deep, noise, cores, self.order0_threshold)
+            mask |= found
+        if self.order0_file:
+            given, is_mask = read_order0_file(self.order0_file, shape)
+            if not is_mask:
+                # Background-dominated image: one robust noise level for all pixels.
+                sigma = 1.4826 * np.nanmedian(np.abs(given - np.nanmedian(given)))
+                given, more = detect_order0(given, sigma, cores, self.order0_threshold)
+                catalog += more
+            mask |= given
+        solution.record["order0"] = {"n_found": len(catalog), "n_pixels": int(mask.sum())}
+        log.info("Order-0 contaminants: %d found, %d pixels masked", len(catalog), mask.sum())
+        return mask
+
+    def _save_side_products(self, model, solution, regressors, deep, mask):
         if self.save_traces:
             path = self.make_output_path(basepath=model.meta.filename, suffix="traces", ext="ecsv")
             solution.to_table().write(path, format="ascii.ecsv", overwrite=True)
             log.info("Saved trace table %s", path)
-        self.record_step_status(model)
-        return model
+            if regressors is not None:
+                from astropy.table import Table
+
+                path = self.make_output_path(
+                    basepath=model.meta.filename, suffix="regressors", ext="ecsv"
+                )
+                Table(regressors).write(path, format="ascii.ecsv", overwrite=True)
+                log.info("Saved regressors %s", path)
+        if self.plot:
+            from jwst_soss_custom.plotting.tracing import plot_tracing
+
+            path = self.make_output_path(basepath=model.meta.filename, suffix="traces", ext="png")
+            plot_tracing(deep, solution, mask, regressors, path)
+
+
+def read_order0_file(path, shape):
+    """Read a user order-0 mask or F277W image (.npy or FITS).
+
+    Parameters
+    ----------
+    path : str
+    shape : tuple of int
+        Expected frame shape (256, 2048).
+
+    Returns
+    -------
+    array : ndarray
+        Boolean mask, or float image.
+    is_mask : bool
+        Whether the file holds a mask (booleans or only 0 and 1).
+    """
+    from pathlib import Path
+
+    path = Path(path)
+    if not path.exists():
+        raise SossInputError(f"order0_file {path} does not exist; give a .npy or FITS file.")
+    if path.suffix == ".npy":
+        array = np.load(path)
+    else:
+        from astropy.io import fits
+
+        with fits.open(path) as hdul:
+            hdu = hdul["SCI"] if "SCI" in hdul else next(h for h in hdul if h.data is not None)
+            array = np.asarray(hdu.data)
+    array = np.squeeze(array)
+    if array.ndim == 3:
+        array = np.nanmedian(array, axis=0)
+    if array.shape != tuple(shape):
+        raise SossInputError(
+            f"order0_file {path.name} has shape {array.shape}; expected {tuple(shape)} "
+            "(a SUBSTRIP256 mask or F277W image)."
+        )
+    values = np.unique(array[np.isfinite(array)]) if array.dtype != bool else None
+    is_mask = array.dtype == bool or (values.size <= 2 and np.isin(values, (0, 1)).all())
+    return (array.astype(bool), True) if is_mask else (array.astype(np.float32), False)
 
 
 def traces_for(model):
