@@ -1,6 +1,10 @@
-"""Print a white-light precision summary of a ``whtlt`` product.
+"""Print a precision summary of the Stage 3 products.
 
 Usage: ``python -m jwst_soss_custom.report <product>_whtlt.ecsv``
+
+It lists the product folder, then the white-light precision of each order
+and, when ``<product>_precision.ecsv`` is beside the white light, the median
+ratio over the spectroscopic channels.
 """
 
 import argparse
@@ -8,6 +12,7 @@ import re
 import sys
 from pathlib import Path
 
+import numpy as np
 from astropy.table import Table
 
 from jwst_soss_custom.lightcurves.precision import precision_ratio
@@ -15,13 +20,18 @@ from jwst_soss_custom.lightcurves.precision import precision_ratio
 __all__ = ["main", "whitelight_precision"]
 
 
+def _values(column):
+    return np.asarray(getattr(column, "value", column), dtype=np.float64)
+
+
 def whitelight_precision(table):
-    """Precision of each order's normalised white light.
+    """Precision of each order's normalised white light, on its baseline.
 
     Parameters
     ----------
     table : `~astropy.table.Table`
-        A ``whtlt`` table written by soss_tso3.
+        A ``whtlt`` table written by soss_tso3 (all rows are used when it has
+        no ``baseline`` column).
 
     Returns
     -------
@@ -29,15 +39,15 @@ def whitelight_precision(table):
         Per order: measured scatter (ppm), photon+read-noise expectation (ppm)
         and their ratio.
     """
+    rows = np.asarray(table["baseline"], bool) if "baseline" in table.colnames else slice(None)
     result = {}
     for name in table.colnames:
-        match = re.fullmatch(r"whitelight_flux_norm_order_(\d+)", name)
+        match = re.fullmatch(r"whitelight_flux_norm(?:_order_(\d+))?", name)
         if match:
-            order = int(match.group(1))
-            error = table[f"whitelight_flux_norm_error_order_{order}"]
+            order = int(match.group(1) or 1)
+            error = table[name.replace("_norm", "_norm_error")]
             measured, expected, ratio = precision_ratio(
-                table[name].value if hasattr(table[name], "value") else table[name],
-                error.value if hasattr(error, "value") else error,
+                _values(table[name])[rows], _values(error)[rows]
             )
             result[order] = (1e6 * measured, 1e6 * expected, ratio)
     return result
@@ -55,12 +65,31 @@ def main(argv=None):
     print(f"Products in {folder.resolve()}:")
     for path in sorted(folder.iterdir()):
         print(f"  {path.name}")
-    print(f"White-light precision ({len(table)} integrations, point-to-point estimator):")
+    nbase = table.meta.get("number_of_baseline_integrations", len(table))
+    print(
+        f"White-light precision ({len(table)} integrations, {nbase} baseline, "
+        "point-to-point estimator):"
+    )
     for order, (measured, expected, ratio) in sorted(whitelight_precision(table).items()):
         print(
             f"  order {order}: measured {measured:7.1f} ppm   photon+read noise "
             f"{expected:7.1f} ppm   ratio {ratio:5.2f}"
         )
+    precision_file = args.whtlt.with_name(args.whtlt.name.replace("_whtlt.ecsv", "_precision.ecsv"))
+    if precision_file != args.whtlt and precision_file.exists():
+        precision = Table.read(precision_file)
+        print(f"Spectroscopic channels ({precision_file.name}):")
+        for order in np.unique(precision["order"]):
+            ratio = _values(
+                precision["ratio"][(precision["order"] == order) & (precision["bin"] >= 0)]
+            )
+            ratio = ratio[np.isfinite(ratio)]
+            if ratio.size:
+                print(
+                    f"  order {order}: {ratio.size} channels, measured / expected median "
+                    f"{np.median(ratio):4.2f} (16-84%: {np.percentile(ratio, 16):4.2f}-"
+                    f"{np.percentile(ratio, 84):4.2f})"
+                )
     return 0
 
 

@@ -104,7 +104,13 @@ def test_speclc_bins_add_up_to_white_light(stitched_file):
             np.asarray(white[f"whitelight_flux_error_order_{order}"]),
             rtol=1e-12,
         )
-        np.testing.assert_allclose(np.nanmedian(rows["flux_norm"].reshape(nbins, -1), axis=1), 1.0)
+        # Normalised by the median over the baseline; clipped points are NaN
+        # in flux_norm (and only there), their raw flux is kept.
+        median = np.nanmedian(flux[:, white["baseline"]], axis=1, keepdims=True)
+        clipped = rows["clipped"].reshape(nbins, -1)
+        norm = rows["flux_norm"].reshape(nbins, -1)
+        np.testing.assert_allclose(norm[~clipped], (flux / median)[~clipped], rtol=1e-12)
+        assert np.all(np.isnan(norm[clipped])) and np.all(np.isfinite(flux[clipped]))
     order1 = speclc[speclc["order"] == 1]
     assert np.all(np.isnan(order1["flux"][order1["int_num"] == 8]))  # integration 8: no flux
     assert np.all(order1["nvalid"][order1["int_num"] == 8] == 0)
@@ -150,6 +156,8 @@ def test_step_orders_parameter_gives_official_single_order_names(stitched_file):
         "whitelight_flux_error",
         "whitelight_flux_norm",
         "whitelight_flux_norm_error",
+        "int_num",
+        "baseline",
     ]
 
 
@@ -158,7 +166,7 @@ def test_step_errors_name_the_fix(stitched_file):
         SossLightCurvesStep.call(str(stitched_file), orders=[3])
     with pytest.raises(ValueError, match="order1_wave_range is"):
         SossLightCurvesStep.call(str(stitched_file), order1_wave_range=[2.0, 1.0])
-    with pytest.raises(SossInputError, match="needs an x1dints product"):
+    with pytest.raises(SossInputError, match="soss_lightcurves needs an x1dints product"):
         SossLightCurvesStep.call(datamodels.CubeModel((2, 2, 2)))
 
 

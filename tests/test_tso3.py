@@ -66,9 +66,7 @@ def _check_products(folder, product, nbins_order1=None):
     assert set(speclc["order"]) == {1, 2}
     if nbins_order1 is not None:
         assert speclc.meta["number_of_bins_order_1"] == nbins_order1
-    assert len(speclc) == NINTS * sum(
-        speclc.meta[f"number_of_bins_order_{o}"] for o in (1, 2)
-    )
+    assert len(speclc) == NINTS * sum(speclc.meta[f"number_of_bins_order_{o}"] for o in (1, 2))
     return whtlt, speclc
 
 
@@ -96,7 +94,7 @@ def test_call_with_association_and_step_parameters(asn_file, tmp_path):
     assert whtlt.meta["wavelength_range_order_1"] == [1.0, 2.5]
     assert speclc.meta["bin_width"] == 40
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-        f"{PRODUCT}_{s}" for s in ("x1dints.fits", "whtlt.ecsv", "speclc.ecsv")
+        f"{PRODUCT}_{s}" for s in ("x1dints.fits", "whtlt.ecsv", "speclc.ecsv", "precision.ecsv")
     )
     assert _mtimes(asn_file.parent) == inputs_before  # inputs never rewritten
 
@@ -148,7 +146,7 @@ def test_bad_inputs_raise_clear_errors(segment_dir, tmp_path):
         SossTso3Pipeline.call([str(tmp_path / "missing_x1dints.fits")])
     cube = datamodels.CubeModel((2, 2, 2))
     cube.meta.exposure.type = "NIS_SOSS"
-    with pytest.raises(SossInputError, match="takes x1dints products"):
+    with pytest.raises(SossInputError, match="soss_tso3 needs an x1dints product"):
         SossTso3Pipeline.call([cube])
     first = str(segment_dir / segment_filename(1))
     with pytest.raises(SossInputError, match="duplicated"):
@@ -184,10 +182,21 @@ def _strun(*args, cwd):
 
 @pytest.mark.slow
 def test_strun_alias_with_association(asn_file, tmp_path):
-    _strun("soss_tso3", str(asn_file), "--output_dir", str(tmp_path), cwd=tmp_path)
+    _strun(
+        "soss_tso3",
+        str(asn_file),
+        "--output_dir",
+        str(tmp_path),
+        "--steps.lightcurves.baseline_integrations=1-10,31-40",
+        "--steps.lightcurves.save_plots=true",
+        cwd=tmp_path,
+    )
     wave = synthetic_segments(nints=2, nsegments=1)[0].spec[0].spec_table["WAVELENGTH"][0]
     in_range = np.count_nonzero((wave >= 0.85) & (wave <= 2.83))  # default order 1 range
-    _check_products(tmp_path, PRODUCT, nbins_order1=-(-in_range // 20))
+    whtlt, _ = _check_products(tmp_path, PRODUCT, nbins_order1=-(-in_range // 20))
+    assert whtlt.meta["baseline_method"] == "user"
+    assert whtlt.meta["baseline_integrations"] == "1-10, 31-40"
+    assert (tmp_path / f"{PRODUCT}_speclc_order2.png").stat().st_size > 10_000
 
 
 @pytest.mark.slow

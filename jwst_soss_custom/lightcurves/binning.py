@@ -1,16 +1,29 @@
 """Spectroscopic binning of extracted spectra by detector columns (pure numpy).
 
-A bin is a run of ``bin_width`` consecutive columns of the wavelength grid,
-counted from the blue end of the selected wavelength range. Binning by
-columns (not by wavelength) keeps every column in exactly one bin, so flux is
-conserved: the bins' sum equals the sum of the columns used.
+A bin is a run of adjacent whole columns of the wavelength grid, chosen in
+one of three ways: ``bin_width`` columns at a time from the blue end of the
+selected range (`make_column_bins`), or the columns whose centre falls within
+wavelength edges (`make_wavelength_bins`), which come from a resolving power
+(`resolution_edges`) or from the user. Whole columns are never split, so
+every column used is in exactly one bin and flux is conserved: the bins'
+sum equals the sum of the columns used.
 """
 
 from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["ColumnBins", "LAST_BIN_CHOICES", "column_edges", "make_column_bins", "bin_columns"]
+__all__ = [
+    "BIN_MODES",
+    "Binning",
+    "ColumnBins",
+    "LAST_BIN_CHOICES",
+    "bin_columns",
+    "column_edges",
+    "make_column_bins",
+    "make_wavelength_bins",
+    "resolution_edges",
+]
 
 #: What `make_column_bins` does with the columns left over when the number of
 #: columns in range is not a multiple of the bin width.
@@ -156,19 +169,105 @@ def make_column_bins(wavelength, wave_range, bin_width, last_bin="keep"):
             )
         starts = starts[:-1]
         columns = columns[: nfull * bin_width]
-    npix = np.diff(np.append(starts, columns.size))
+    return _bins(wavelength, columns, starts)
 
+
+def _bins(wavelength, columns, starts):
+    """`ColumnBins` of sorted ``columns`` cut at ``starts``, with their pixel edges."""
     low, high = column_edges(wavelength)
     wave_low = np.minimum.reduceat(low[columns], starts)
     wave_high = np.maximum.reduceat(high[columns], starts)
     return ColumnBins(
         columns=columns,
         starts=starts,
-        npix=npix,
+        npix=np.diff(np.append(starts, columns.size)),
         wave_low=wave_low,
         wave_high=wave_high,
         wave_center=0.5 * (wave_low + wave_high),
     )
+
+
+def resolution_edges(wave_range, resolution):
+    """Contiguous bin edges of constant resolving power over a range.
+
+    Each bin has centre / width = ``resolution``: consecutive edges grow by
+    the factor (2R + 1) / (2R - 1). The last bin ends at the first edge at or
+    beyond the range's maximum.
+
+    Parameters
+    ----------
+    wave_range : (float, float)
+        ``[min, max]`` wavelength.
+    resolution : float
+        Resolving power R = lambda / delta-lambda (> 0.5).
+
+    Returns
+    -------
+    low, high : ndarray
+        Edges of each bin.
+    """
+    lo, hi = (float(v) for v in wave_range)
+    if not resolution > 0.5:
+        raise ValueError(f"resolution must be above 0.5, got {resolution!r}.")
+    if not 0 < lo < hi:
+        raise ValueError(f"Wavelength range [{lo}, {hi}] must be positive and increasing.")
+    ratio = (2.0 * resolution + 1.0) / (2.0 * resolution - 1.0)
+    nbins = int(np.ceil(np.log(hi / lo) / np.log(ratio) - 1e-9))
+    edges = lo * ratio ** np.arange(max(nbins, 1) + 1)
+    return edges[:-1], edges[1:]
+
+
+def make_wavelength_bins(wavelength, wave_range, low, high):
+    """Bins of the whole columns whose centre lies within given wavelength edges.
+
+    A column belongs to the bin with ``low <= wavelength < high`` (the last
+    bin also takes a column exactly at its ``high``); only columns within
+    ``wave_range`` are used. Edges that catch no column give no bin.
+
+    Parameters
+    ----------
+    wavelength : ndarray, shape (ncols,)
+        Wavelength grid of the order (NaN where undefined).
+    wave_range : (float, float)
+        Inclusive ``[min, max]`` of the columns used, as in the white light.
+    low, high : array-like, shape (nedges,)
+        Requested edges of each bin, increasing and not overlapping (gaps
+        allowed: columns in a gap are not used).
+
+    Returns
+    -------
+    `ColumnBins`
+        The recorded edges are the outer pixel edges of the columns of each
+        bin (the requested edges, rounded to whole columns).
+
+    Raises
+    ------
+    ValueError
+        For overlapping or unsorted edges, or when no column falls in any bin.
+    """
+    low = np.atleast_1d(np.asarray(low, dtype=np.float64))
+    high = np.atleast_1d(np.asarray(high, dtype=np.float64))
+    if low.shape != high.shape or low.size == 0 or not np.all(high > low):
+        raise ValueError("Bin edges need one high > low per bin, e.g. columns wave_low, wave_high.")
+    order = np.argsort(low)
+    low, high = low[order], high[order]
+    if np.any(low[1:] < high[:-1]):
+        raise ValueError("Bin edges overlap; each wavelength may belong to one bin only.")
+    wavelength = np.asarray(wavelength, dtype=np.float64)
+    lo, hi = wave_range
+    inside = np.flatnonzero((wavelength >= lo) & (wavelength <= hi))
+    columns = inside[np.argsort(wavelength[inside], kind="stable")]
+    wave = wavelength[columns]
+    k = np.searchsorted(low, wave, side="right") - 1
+    caught = (k >= 0) & ((wave < high[np.maximum(k, 0)]) | (wave == high[-1]))
+    columns, k = columns[caught], k[caught]
+    if columns.size == 0:
+        raise ValueError(
+            f"No column within [{lo}, {hi}] falls in the bin edges "
+            f"({low[0]:.4g}-{high[-1]:.4g}); check the edges' unit (micron) and range."
+        )
+    starts = np.flatnonzero(np.diff(k, prepend=-1))
+    return _bins(wavelength, columns, starts)
 
 
 def bin_columns(flux, flux_error, bins):
@@ -206,3 +305,76 @@ def bin_columns(flux, flux_error, bins):
     flux_sum[empty] = np.nan
     error_sum[empty] = np.nan
     return flux_sum, error_sum, nvalid
+
+
+#: How the bins of an order are chosen (the ``bin_mode`` parameter).
+BIN_MODES = ("pixels", "resolution", "edges")
+
+
+@dataclass(frozen=True)
+class Binning:
+    """How to bin every order: the settings of the ``bin_*`` parameters.
+
+    Attributes
+    ----------
+    mode : {"pixels", "resolution", "edges"}
+        ``pixels``: runs of ``width`` columns (`make_column_bins`);
+        ``resolution``: constant resolving power ``resolution``
+        (`resolution_edges`); ``edges``: the user's ``edges``.
+    width : int
+        Columns per bin (``pixels``).
+    last_bin : {"keep", "merge", "drop"}
+        Leftover red columns (``pixels``).
+    resolution : float
+        Resolving power R (``resolution``).
+    edges : dict of int to (ndarray, ndarray), or None
+        Requested ``(low, high)`` edges per order (``edges``); key 0 applies
+        to orders without their own.
+    """
+
+    mode: str = "pixels"
+    width: int = 20
+    last_bin: str = "keep"
+    resolution: float = 100.0
+    edges: dict = None
+
+    def bins(self, order, wavelength, wave_range):
+        """The `ColumnBins` of one order.
+
+        Parameters
+        ----------
+        order : int
+            Spectral order (selects the user's edges).
+        wavelength : ndarray, shape (ncols,)
+            The order's wavelength grid.
+        wave_range : (float, float)
+            The order's inclusive range of columns used.
+
+        Returns
+        -------
+        `ColumnBins`
+        """
+        if self.mode == "pixels":
+            return make_column_bins(wavelength, wave_range, self.width, self.last_bin)
+        if self.mode == "resolution":
+            low, high = resolution_edges(wave_range, self.resolution)
+        elif self.mode == "edges":
+            edges = self.edges or {}
+            if order not in edges and 0 not in edges:
+                raise ValueError(
+                    f"The bin edges given have no bins for order {order}; add rows with "
+                    f"order = {order} (or rows without an order column), or leave the order out."
+                )
+            low, high = edges.get(order, edges.get(0))
+        else:
+            raise ValueError(f"bin_mode must be one of {BIN_MODES}, got {self.mode!r}.")
+        return make_wavelength_bins(wavelength, wave_range, low, high)
+
+    def meta(self):
+        """Table metadata describing the binning."""
+        meta = {"bin_mode": self.mode}
+        if self.mode == "pixels":
+            meta.update(bin_width=int(self.width), last_bin=self.last_bin)
+        elif self.mode == "resolution":
+            meta["resolution"] = float(self.resolution)
+        return meta

@@ -19,8 +19,9 @@ import numpy as np
 from stdatamodels.jwst import datamodels
 
 from jwst_soss_custom.exposure import SossInputError, inherit_metadata
+from jwst_soss_custom.products import REGRESSORS_ATTRIBUTE
 
-__all__ = ["stitch_x1dints", "integer_runs", "copy_spec"]
+__all__ = ["check_x1dints", "copy_spec", "integer_runs", "stitch_x1dints"]
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,35 @@ def integer_runs(values):
     starts = np.concatenate(([values[0]], values[breaks + 1]))
     stops = np.concatenate((values[breaks], [values[-1]]))
     return ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in zip(starts, stops, strict=True))
+
+
+def check_x1dints(model, name, consumer):
+    """Check that a model is a NIRISS/SOSS ``x1dints`` product.
+
+    Parameters
+    ----------
+    model : `~stdatamodels.jwst.datamodels.JwstDataModel`
+        The input.
+    name : str
+        Its name in messages (file name).
+    consumer : str
+        Who needs it (``soss_tso3``, ``soss_lightcurves``), for the message.
+
+    Raises
+    ------
+    SossInputError
+        If it is not a `TSOMultiSpecModel` with spectra, or not NIS_SOSS.
+    """
+    if not isinstance(model, datamodels.TSOMultiSpecModel) or len(model.spec) == 0:
+        raise SossInputError(
+            f"{name} is a {type(model).__name__}; {consumer} needs an x1dints product "
+            "(TSOMultiSpecModel with spectra), the output of soss_spec2."
+        )
+    if model.meta.exposure.type != "NIS_SOSS":
+        raise SossInputError(
+            f"{name}: EXP_TYPE is {model.meta.exposure.type!r}; {consumer} reduces "
+            "NIRISS/SOSS time series (NIS_SOSS)."
+        )
 
 
 def copy_spec(spec, table=None):
@@ -111,7 +141,9 @@ def stitch_x1dints(models, names=None, wave_tolerance=1e-4):
         in integration order, one spectrum per order with the rows of all
         segments sorted by ``INT_NUM``, the concatenated ``int_times``, and
         ``integration_start``/``integration_end`` spanning the rows. The
-        ``SEGMENT`` column keeps each row's segment number.
+        ``SEGMENT`` column keeps each row's segment number. Trace
+        regressors (`~jwst_soss_custom.products.REGRESSORS_ATTRIBUTE`) of
+        the segments are concatenated in ``int_num`` order.
 
     Raises
     ------
@@ -171,6 +203,9 @@ def stitch_x1dints(models, names=None, wave_tolerance=1e-4):
     output.meta.exposure.integration_start = int(int_num[0])
     output.meta.exposure.integration_end = int(int_num[-1])
     output.meta.exposure.segment_number = None
+    regressors = _stitch_regressors(models, names)
+    if regressors is not None:
+        setattr(output, REGRESSORS_ATTRIBUTE, regressors)
     for order in orders:
         node = pieces[order][0][2]
         output.spec.append(copy_spec(node, stitched[order]))
@@ -345,3 +380,34 @@ def _stitch_int_times(models):
         return tables[0]
     _, first = np.unique(combined["integration_number"], return_index=True)
     return combined[first]
+
+
+def _stitch_regressors(models, names):
+    """Concatenate the segments' trace regressors in ``int_num`` order (None if none).
+
+    Segments without regressors, or with other fields than the first, are
+    left out with a warning: their integrations get NaN regressors in the
+    light curves rather than stopping the reduction.
+    """
+    found = [
+        (name, np.asarray(getattr(m, REGRESSORS_ATTRIBUTE)))
+        for m, name in zip(models, names, strict=True)
+        if getattr(m, REGRESSORS_ATTRIBUTE, None) is not None
+    ]
+    if not found:
+        return None
+    ref = found[0][1].dtype
+    kept = [(n, r) for n, r in found if r.dtype.names == ref.names]
+    left_out = [n for n, _ in found if n not in {k for k, _ in kept}]
+    left_out += [n for m, n in zip(models, names, strict=True) if n not in {k for k, _ in found}]
+    if left_out:
+        log.warning(
+            "Trace regressors (%s) missing or with other fields in %s; those integrations "
+            "get no regressors.",
+            ", ".join(ref.names or ()),
+            ", ".join(left_out),
+        )
+    combined = np.concatenate([r.astype(ref, copy=False) for _, r in kept])
+    if "int_num" not in (ref.names or ()):
+        return combined
+    return combined[np.argsort(combined["int_num"], kind="stable")]

@@ -1,10 +1,12 @@
-"""Light-curve tables (``whtlt`` and ``speclc``) from an ``x1dints`` model.
+"""Light-curve tables (``whtlt``, ``speclc``, ``precision``) from an ``x1dints`` model.
 
 This is the adapter between the datamodel and the pure numpy cores
-(`whitelight`, `binning`): it unpacks each order's spectrum table into
-arrays, selects the integrations the same way jwst's ``white_light`` does,
-and lays the results out as astropy tables. See ``docs/products.md`` for the
-columns.
+(`whitelight`, `binning`, `baseline`, `clipping`, `precision`): it unpacks
+each order's spectrum table into arrays, selects the integrations the same
+way jwst's ``white_light`` does, and lays the results out as astropy tables.
+`make_light_curves` makes all three at once (one baseline for all);
+`whitelight_table` and `speclc_table` are shortcuts to one of them. See
+``docs/products.md`` for the columns.
 
 Row selection (both tables, as in jwst's ``white_light``): integrations whose
 ``MJD-AVG`` is NaN, or repeats an earlier integration's, are left out with a
@@ -12,24 +14,35 @@ warning; the rest are ordered by time.
 """
 
 import logging
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from astropy import units as u
+from astropy.io.registry import IORegistryError
 from astropy.table import QTable, Table
 
 from jwst_soss_custom import __version__
 from jwst_soss_custom.exposure import SossInputError
-from jwst_soss_custom.lightcurves.binning import bin_columns, make_column_bins
+from jwst_soss_custom.lightcurves.baseline import DEFAULT_MARGIN, resolve_baseline
+from jwst_soss_custom.lightcurves.binning import Binning, bin_columns
+from jwst_soss_custom.lightcurves.clipping import time_outliers
+from jwst_soss_custom.lightcurves.precision import precision_ratio
 from jwst_soss_custom.lightcurves.stitching import integer_runs
 from jwst_soss_custom.lightcurves.whitelight import normalise, white_light_sums
+from jwst_soss_custom.products import REGRESSORS_ATTRIBUTE
 
 __all__ = [
     "DEFAULT_WAVE_RANGES",
     "NORMALISATION",
+    "LightCurves",
     "OrderData",
+    "make_light_curves",
     "order_data",
-    "whitelight_table",
+    "read_bin_edges",
+    "regressor_columns",
     "speclc_table",
+    "whitelight_table",
 ]
 
 log = logging.getLogger(__name__)
@@ -48,7 +61,13 @@ log = logging.getLogger(__name__)
 DEFAULT_WAVE_RANGES = {1: (0.85, 2.83), 2: (0.6, 0.95), 3: (0.6, 0.95)}
 
 #: How the normalised columns are made (written in the tables' metadata).
-NORMALISATION = "divided by the median over all integrations of each light curve"
+NORMALISATION = "divided by the median over the baseline integrations of each light curve"
+
+#: How the precision report measures and predicts the scatter.
+ESTIMATOR = (
+    "measured: 1.4826 MAD of first differences / sqrt(2) of the normalised flux over the "
+    "baseline (clipped points left out); expected: median normalised propagated error there"
+)
 
 
 class OrderData(dict):
@@ -148,7 +167,7 @@ def order_data(model, orders=None):
 
 def _base_meta(model):
     """The table metadata jwst's white_light writes, in the same order."""
-    meta = {
+    return {
         "instrument": model.meta.instrument.name,
         "exp_type": model.meta.exposure.type,
         "subarray": model.meta.subarray.name,
@@ -156,7 +175,6 @@ def _base_meta(model):
         "pupil": model.meta.instrument.pupil,
         "target_name": model.meta.target.catalog_name,
     }
-    return meta
 
 
 def _check_ranges(orders, wave_ranges):
@@ -178,69 +196,252 @@ def _unit(name):
     return None if name in (None, "") else u.Unit(name)
 
 
-def whitelight_table(model, wave_ranges=None, orders=None):
-    """White-light curve of each order, laid out like jwst's ``whtlt``.
+def regressor_columns(model, int_num):
+    """Trace-stability regressors of a model, one value per light-curve row.
 
     Parameters
     ----------
     model : `~stdatamodels.jwst.datamodels.TSOMultiSpecModel`
-        Stitched ``x1dints`` model.
+        Model that may carry the `~jwst_soss_custom.products.REGRESSORS_ATTRIBUTE`
+        structured array (field ``int_num`` plus float fields).
+    int_num : ndarray of int
+        Integration number of each row.
+
+    Returns
+    -------
+    dict of str to ndarray
+        ``regressor_<field>`` per float field, matched on ``int_num`` (NaN
+        for an integration the regressors lack); empty when there are none.
+    """
+    regressors = getattr(model, REGRESSORS_ATTRIBUTE, None)
+    if regressors is None:
+        return {}
+    regressors = np.asarray(regressors)
+    names = regressors.dtype.names or ()
+    if "int_num" not in names:
+        log.warning(
+            "%s has no int_num field (fields: %s); the regressors are left out of the "
+            "light curves.",
+            REGRESSORS_ATTRIBUTE,
+            ", ".join(names) or "none",
+        )
+        return {}
+    regressors = regressors[np.argsort(regressors["int_num"], kind="stable")]
+    known = regressors["int_num"]
+    if known.size == 0:
+        return {}
+    pos = np.minimum(np.searchsorted(known, int_num), known.size - 1)
+    found = known[pos] == int_num
+    if not np.all(found):
+        log.warning(
+            "Trace regressors are missing for integrations %s; NaN there.",
+            integer_runs(np.sort(int_num[~found])),
+        )
+    columns = {}
+    for name in names:
+        if name != "int_num":
+            values = np.asarray(regressors[name], dtype=np.float64)[pos]
+            columns[f"regressor_{name}"] = np.where(found, values, np.nan)
+    return columns
+
+
+def read_bin_edges(path):
+    """Read user bin edges from a table file.
+
+    Parameters
+    ----------
+    path : str or Path
+        Any table astropy reads (ECSV, CSV, whitespace-separated text, FITS)
+        with columns ``wave_low`` and ``wave_high`` in micron (or just two
+        columns, taken as those) and optionally ``order``.
+
+    Returns
+    -------
+    dict of int to (ndarray, ndarray)
+        ``(low, high)`` per order; key 0 for edges without an order column
+        (they apply to every order).
+
+    Raises
+    ------
+    ValueError
+        If the file is missing or its columns cannot be identified.
+    """
+    if not Path(path).is_file():
+        raise ValueError(f"Bin edges file {path} does not exist; check bin_edges_file.")
+    try:
+        try:
+            table = Table.read(path)
+        except IORegistryError:  # no format from the name (.txt, .dat): astropy's ascii guessing
+            table = Table.read(path, format="ascii")
+    except (OSError, ValueError, TypeError) as err:
+        raise ValueError(
+            f"Cannot read bin edges from {path} ({err}); write them as ECSV, CSV or two "
+            "whitespace-separated columns wave_low wave_high (micron)."
+        ) from None
+    names = table.colnames
+    if {"wave_low", "wave_high"} <= set(names):
+        low, high = table["wave_low"], table["wave_high"]
+    elif len(names) == 2:
+        low, high = table[names[0]], table[names[1]]
+    else:
+        raise ValueError(
+            f"{path}: cannot find the bin edges among columns {names}; name them wave_low, "
+            "wave_high (micron), with an optional order column."
+        )
+    low = np.asarray(getattr(low, "value", low), dtype=np.float64)
+    high = np.asarray(getattr(high, "value", high), dtype=np.float64)
+    if "order" not in names:
+        return {0: (low, high)}
+    orders = np.asarray(table["order"], dtype=int)
+    return {int(o): (low[orders == o], high[orders == o]) for o in np.unique(orders)}
+
+
+@dataclass
+class LightCurves:
+    """The three light-curve tables of one exposure.
+
+    Attributes
+    ----------
+    whtlt : `~astropy.table.QTable`
+        White light per order (jwst's columns first).
+    speclc : `~astropy.table.Table` or None
+        Spectroscopic light curves (long layout), if asked for.
+    precision : `~astropy.table.Table`
+        Precision report: one row per white light and per bin.
+    """
+
+    whtlt: QTable
+    speclc: Table | None
+    precision: Table
+
+
+def make_light_curves(
+    model,
+    wave_ranges=None,
+    orders=None,
+    binning=None,
+    baseline="auto",
+    baseline_margin=DEFAULT_MARGIN,
+    clip_sigma=5.0,
+    clip_window=11,
+    spectroscopic=True,
+):
+    """White-light and spectroscopic light curves and their precision report.
+
+    Parameters
+    ----------
+    model : `~stdatamodels.jwst.datamodels.TSOMultiSpecModel`
+        Stitched ``x1dints`` model (one spectrum per order).
     wave_ranges : dict of int to (float, float) or None
         Inclusive wavelength range per order (micron); defaults to
         `DEFAULT_WAVE_RANGES`.
     orders : sequence of int or None
         Orders to include; None for all orders of the model.
+    binning : `~jwst_soss_custom.lightcurves.binning.Binning` or None
+        How to bin (default: 20 columns per bin).
+    baseline : str
+        ``"auto"`` (transit found in the white light of the first order),
+        ``"all"``, or integration ranges such as ``"1-150, 400-537"``.
+    baseline_margin : float
+        ``auto``: widen the transit found by this fraction of its length.
+    clip_sigma : float
+        Threshold of the time-domain outlier clipping of each channel (robust
+        standard deviations); 0 turns it off.
+    clip_window : int
+        Running-median window of the clipping (integrations).
+    spectroscopic : bool
+        Make the spectroscopic light curves (and their precision rows).
 
     Returns
     -------
-    `~astropy.table.QTable`
-        Columns ``MJD_UTC``, ``BJD_TDB`` and ``whitelight_flux_order_N`` as
-        jwst's ``white_light`` (no ``_order_N`` when there is only one
-        order), then ``whitelight_flux_error_order_N``,
-        ``whitelight_flux_norm_order_N`` and
-        ``whitelight_flux_norm_error_order_N``.
+    `LightCurves`
     """
     wave_ranges = DEFAULT_WAVE_RANGES if wave_ranges is None else wave_ranges
+    binning = Binning() if binning is None else binning
     data = order_data(model, orders)
     _check_ranges(data, wave_ranges)
     first = data[next(iter(data))]
-    table = QTable(meta=_base_meta(model))
+    int_num = first["int_num"]
+    regressors = regressor_columns(model, int_num)
+    white = {
+        order: _white_light(order, arrays, wave_ranges[order]) for order, arrays in data.items()
+    }
+    flux0, _, nused0 = white[next(iter(white))]
+    # An integration with no finite flux sums to 0 (jwst's rule): not a dip.
+    search = np.where(nused0 > 0, flux0, np.nan)
+    found = resolve_baseline(int_num, search, baseline, baseline_margin)
+
+    meta = _base_meta(model)
+    meta["number_of_integrations"] = int(int_num.size)
+    for order in data:
+        meta[f"wavelength_range_order_{order}"] = [float(v) for v in wave_ranges[order]]
+    meta["normalisation"] = NORMALISATION
+    meta.update(found.meta(int_num))
+    meta["software"] = f"jwst_soss_custom {__version__}"
+
+    whtlt, precision_parts = _whtlt_table(data, white, found.mask, meta)
+    for name, values in regressors.items():
+        whtlt[name] = values
+    speclc = None
+    if spectroscopic:
+        speclc, parts = _speclc_table(
+            data, wave_ranges, binning, found.mask, clip_sigma, clip_window
+        )
+        precision_parts.extend(parts)
+        speclc.meta = {**meta, **binning.meta(), **speclc.meta}
+        speclc.meta.update(clip_sigma=float(clip_sigma), clip_window=int(clip_window))
+        for name, values in regressors.items():
+            speclc[name] = np.tile(values, len(speclc) // max(int_num.size, 1))
+    precision = _precision_table(precision_parts, {**meta, "estimator": ESTIMATOR})
+    log_precision(precision)
+    return LightCurves(whtlt, speclc, precision)
+
+
+def _white_light(order, arrays, wave_range):
+    """White light of one order, with jwst's warnings: (flux, error, nused)."""
+    flux, error, nused, nbad = white_light_sums(
+        arrays["wavelength_2d"], arrays["flux"], arrays["flux_error"], wave_range
+    )
+    empty = nused == 0
+    if np.any(empty):
+        log.warning(
+            "Order %d: integrations %s have no finite flux in [%g, %g]; their white "
+            "light is 0, as in jwst's white_light.",
+            order,
+            integer_runs(np.sort(arrays["int_num"][empty])),
+            *wave_range,
+        )
+    if nbad:
+        log.warning(
+            "Order %d: %d summed flux value(s) have a non-finite error, left out of "
+            "the white-light error.",
+            order,
+            nbad,
+        )
+    return flux, error, nused
+
+
+def _whtlt_table(data, white, baseline, meta):
+    """The whtlt table and the white-light precision rows."""
+    first = data[next(iter(data))]
+    table = QTable(meta=dict(meta))
     table["MJD_UTC"] = first["mjd_utc"]
     table["BJD_TDB"] = first["bjd_tdb"]
     columns = {"flux": {}, "error": {}, "norm": {}, "norm_error": {}}
+    rows = []
     for order, arrays in data.items():
-        flux, error, nused, nbad = white_light_sums(
-            arrays["wavelength_2d"], arrays["flux"], arrays["flux_error"], wave_ranges[order]
-        )
-        empty = nused == 0
-        if np.any(empty):
-            log.warning(
-                "Order %d: integrations %s have no finite flux in [%g, %g]; their white "
-                "light is 0, as in jwst's white_light.",
-                order,
-                integer_runs(np.sort(arrays["int_num"][empty])),
-                *wave_ranges[order],
-            )
-        if nbad:
-            log.warning(
-                "Order %d: %d summed flux value(s) have a non-finite error, left out of "
-                "the white-light error.",
-                order,
-                nbad,
-            )
-        norm, norm_error, median = normalise(flux, error)
+        flux, error, nused = white[order]
+        norm, norm_error, median = normalise(flux, error, baseline=baseline)
         unit = _unit(arrays["flux_unit"])
         columns["flux"][order] = flux if unit is None else flux << unit
         columns["error"][order] = error if unit is None else error << unit
         columns["norm"][order] = norm
         columns["norm_error"][order] = norm_error
-        log.info(
-            "Order %d white light over [%g, %g] micron: median %.6g %s.",
-            order,
-            *wave_ranges[order],
-            median,
-            arrays["flux_unit"] or "",
+        lo, hi = meta[f"wavelength_range_order_{order}"]
+        rows.append(
+            _precision_part(order, -1, (lo, hi), nused.max(), norm[baseline], norm_error[baseline])
         )
+        log.info("Order %d white light: baseline median %.6g %s.", order, median, unit or "")
     tag = {order: f"_order_{order}" if len(data) > 1 else "" for order in data}
     for kind, prefix in (
         ("flux", "whitelight_flux"),
@@ -250,59 +451,48 @@ def whitelight_table(model, wave_ranges=None, orders=None):
     ):
         for order, values in columns[kind].items():
             table[f"{prefix}{tag[order]}"] = values
-    table.meta.update(_extra_meta(table, data, wave_ranges))
-    return table
+    table["int_num"] = first["int_num"].astype(np.int32)
+    table["baseline"] = baseline
+    return table, rows
 
 
-def _extra_meta(table, data, wave_ranges):
-    meta = {"number_of_integrations": len(table)}
-    for order in data:
-        meta[f"wavelength_range_order_{order}"] = [float(v) for v in wave_ranges[order]]
-    meta["normalisation"] = NORMALISATION
-    meta["software"] = f"jwst_soss_custom {__version__}"
-    return meta
+def _precision_part(order, index, edges, npix, norm, norm_error):
+    """Precision columns of one light curve, or of all bins of an order at once.
 
-
-def speclc_table(model, wave_ranges=None, bin_width=20, last_bin="keep", orders=None):
-    """Spectroscopic light curves in long ("tidy") form, one row per order, bin and integration.
-
-    Parameters
-    ----------
-    model : `~stdatamodels.jwst.datamodels.TSOMultiSpecModel`
-        Stitched ``x1dints`` model.
-    wave_ranges : dict of int to (float, float) or None
-        Inclusive wavelength range per order (micron); defaults to
-        `DEFAULT_WAVE_RANGES`.
-    bin_width : int
-        Bin width in detector columns.
-    last_bin : {"keep", "merge", "drop"}
-        Handling of the leftover columns, see
-        `~jwst_soss_custom.lightcurves.binning.make_column_bins`.
-    orders : sequence of int or None
-        Orders to include; None for all orders of the model.
-
-    Returns
-    -------
-    `~astropy.table.Table`
-        Columns ``order``, ``bin``, ``wave_low``, ``wave_high``,
-        ``wave_center``, ``npix``, ``int_num``, ``MJD_UTC``, ``BJD_TDB``,
-        ``flux``, ``flux_error``, ``flux_norm``, ``flux_norm_error``,
-        ``nvalid``; rows sorted by order, bin (increasing wavelength) and
-        time. See ``docs/products.md``.
+    ``norm``/``norm_error`` are the baseline rows, time along axis 0.
     """
-    wave_ranges = DEFAULT_WAVE_RANGES if wave_ranges is None else wave_ranges
-    data = order_data(model, orders)
-    _check_ranges(data, wave_ranges)
-    parts = []
-    meta = _base_meta(model)
+    measured, expected, ratio = precision_ratio(norm, norm_error, axis=0)
+    columns = {
+        "order": np.full(np.size(index), order, dtype=np.int16),
+        "bin": index,
+        "wave_low": edges[0],
+        "wave_high": edges[1],
+        "npix": npix,
+        "n_points": np.count_nonzero(np.isfinite(norm), axis=0),
+        "measured_ppm": 1e6 * measured,
+        "expected_ppm": 1e6 * expected,
+        "ratio": ratio,
+    }
+    return {name: np.atleast_1d(values) for name, values in columns.items()}
+
+
+def _speclc_table(data, wave_ranges, binning, baseline, clip_sigma, clip_window):
+    """The speclc table (long layout) and the per-bin precision rows."""
+    parts, rows, meta = [], [], {}
     flux_unit = wave_unit = None
     for order, arrays in data.items():
         try:
-            bins = make_column_bins(arrays["wavelength"], wave_ranges[order], bin_width, last_bin)
+            bins = binning.bins(order, arrays["wavelength"], wave_ranges[order])
         except ValueError as err:
             raise ValueError(f"Order {order}: {err}") from None
         flux, error, nvalid = bin_columns(arrays["flux"], arrays["flux_error"], bins)
-        norm, norm_error, _ = normalise(flux, error, axis=0)
+        norm, norm_error, _ = normalise(flux, error, axis=0, baseline=baseline)
+        clipped = time_outliers(norm, clip_sigma, clip_window, norm_error)
+        # Clipped points leave the normalised curves (what one fits) but stay
+        # in flux/flux_error and are flagged: reported, never silently dropped.
+        norm[clipped] = np.nan
+        norm_error[clipped] = np.nan
+        _log_clipped(order, clipped, clip_sigma)
         nrows = flux.shape[0]
         # Long layout: for each bin, all integrations (bin-major), hence the
         # transposes of the (nints, nbins) arrays.
@@ -322,16 +512,31 @@ def speclc_table(model, wave_ranges=None, bin_width=20, last_bin="keep", orders=
                 "flux_norm": norm.T.ravel(),
                 "flux_norm_error": norm_error.T.ravel(),
                 "nvalid": nvalid.T.ravel().astype(np.int32),
+                "baseline": np.tile(baseline, bins.nbins),
+                "clipped": clipped.T.ravel(),
             }
+        )
+        rows.append(
+            _precision_part(
+                order,
+                np.arange(bins.nbins),
+                (bins.wave_low, bins.wave_high),
+                bins.npix,
+                norm[baseline],
+                norm_error[baseline],
+            )
         )
         flux_unit = flux_unit or arrays["flux_unit"]
         wave_unit = wave_unit or arrays["wave_unit"]
         meta[f"number_of_bins_order_{order}"] = int(bins.nbins)
+        meta[f"number_clipped_order_{order}"] = int(np.count_nonzero(clipped))
         log.info(
-            "Order %d: %d bins of %d columns over [%g, %g] micron.",
+            "Order %d: %d bins (%s, %d-%d columns) over [%g, %g] micron.",
             order,
             bins.nbins,
-            bin_width,
+            binning.mode,
+            bins.npix.min(),
+            bins.npix.max(),
             *wave_ranges[order],
         )
     columns = {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
@@ -340,11 +545,142 @@ def speclc_table(model, wave_ranges=None, bin_width=20, last_bin="keep", orders=
         table[name].unit = _unit(wave_unit)
     for name in ("flux", "flux_error"):
         table[name].unit = _unit(flux_unit)
-    table.meta["number_of_integrations"] = int(data[next(iter(data))]["int_num"].size)
-    table.meta["bin_width"] = int(bin_width)
-    table.meta["last_bin"] = last_bin
-    for order in data:
-        table.meta[f"wavelength_range_order_{order}"] = [float(v) for v in wave_ranges[order]]
-    table.meta["normalisation"] = NORMALISATION
-    table.meta["software"] = f"jwst_soss_custom {__version__}"
+    return table, rows
+
+
+#: Bins listed by name in the clipping log line (the metadata and the
+#: ``clipped`` column hold them all).
+_MAX_LISTED = 30
+
+
+def _log_clipped(order, clipped, clip_sigma):
+    counts = clipped.sum(axis=0)
+    if not counts.any():
+        log.info("Order %d: no time-domain outlier beyond %g sigma.", order, clip_sigma)
+        return
+    hit = np.flatnonzero(counts)
+    log.warning(
+        "Order %d: %d outlier point(s) beyond %g sigma clipped in %d of %d bins "
+        "(flagged in the speclc 'clipped' column; flux_norm is NaN there). Per bin: %s.",
+        order,
+        counts.sum(),
+        clip_sigma,
+        hit.size,
+        counts.size,
+        ", ".join(f"{k}: {counts[k]}" for k in hit[:_MAX_LISTED])
+        + (f" and {hit.size - _MAX_LISTED} more bins" if hit.size > _MAX_LISTED else ""),
+    )
+
+
+def _precision_table(parts, meta):
+    columns = {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+    columns["wave_center"] = 0.5 * (columns["wave_low"] + columns["wave_high"])
+    names = ["order", "bin", "wave_low", "wave_high", "wave_center", "npix", "n_points"]
+    table = Table({n: columns[n] for n in [*names, "measured_ppm", "expected_ppm", "ratio"]})
+    table.meta.update(meta)
+    for name in ("bin", "npix", "n_points"):
+        table[name] = table[name].astype(np.int32)
+    for name in ("wave_low", "wave_high", "wave_center"):
+        table[name].unit = u.um
     return table
+
+
+def log_precision(precision):
+    """Summarise a precision report in the log: white light and channels per order.
+
+    Parameters
+    ----------
+    precision : `~astropy.table.Table`
+        The precision table of `make_light_curves`.
+    """
+    for order in np.unique(precision["order"]):
+        rows = precision[precision["order"] == order]
+        white = rows[rows["bin"] == -1]
+        if len(white):
+            log.info(
+                "Precision order %d white light: measured %.1f ppm, photon+read noise %.1f "
+                "ppm, ratio %.2f (%d baseline points).",
+                order,
+                white["measured_ppm"][0],
+                white["expected_ppm"][0],
+                white["ratio"][0],
+                white["n_points"][0],
+            )
+        ratio = np.asarray(rows["ratio"][rows["bin"] >= 0], dtype=np.float64)
+        ratio = ratio[np.isfinite(ratio)]
+        if ratio.size:
+            lo, med, hi = np.percentile(ratio, [16, 50, 84])
+            log.info(
+                "Precision order %d, %d channels: ratio measured/expected median %.2f "
+                "(16-84%%: %.2f-%.2f).",
+                order,
+                ratio.size,
+                med,
+                lo,
+                hi,
+            )
+
+
+def whitelight_table(
+    model, wave_ranges=None, orders=None, baseline="auto", baseline_margin=DEFAULT_MARGIN
+):
+    """White-light curve of each order, laid out like jwst's ``whtlt``.
+
+    Parameters
+    ----------
+    model : `~stdatamodels.jwst.datamodels.TSOMultiSpecModel`
+        Stitched ``x1dints`` model.
+    wave_ranges : dict of int to (float, float) or None
+        Inclusive wavelength range per order (micron); defaults to
+        `DEFAULT_WAVE_RANGES`.
+    orders : sequence of int or None
+        Orders to include; None for all orders of the model.
+    baseline, baseline_margin
+        As in `make_light_curves`.
+
+    Returns
+    -------
+    `~astropy.table.QTable`
+        Columns ``MJD_UTC``, ``BJD_TDB`` and ``whitelight_flux_order_N`` as
+        jwst's ``white_light`` (no ``_order_N`` when there is only one
+        order), then ``whitelight_flux_error_order_N``,
+        ``whitelight_flux_norm_order_N``,
+        ``whitelight_flux_norm_error_order_N``, ``int_num``, ``baseline``
+        and any ``regressor_<name>``.
+    """
+    return make_light_curves(
+        model,
+        wave_ranges,
+        orders,
+        baseline=baseline,
+        baseline_margin=baseline_margin,
+        spectroscopic=False,
+    ).whtlt
+
+
+def speclc_table(model, wave_ranges=None, bin_width=20, last_bin="keep", orders=None, **kwargs):
+    """Spectroscopic light curves in long ("tidy") form, one row per order, bin and integration.
+
+    Parameters
+    ----------
+    model : `~stdatamodels.jwst.datamodels.TSOMultiSpecModel`
+        Stitched ``x1dints`` model.
+    wave_ranges : dict of int to (float, float) or None
+        Inclusive wavelength range per order (micron).
+    bin_width : int
+        Bin width in detector columns.
+    last_bin : {"keep", "merge", "drop"}
+        Handling of the leftover columns.
+    orders : sequence of int or None
+        Orders to include; None for all orders of the model.
+    **kwargs
+        Other `make_light_curves` parameters (``binning`` overrides
+        ``bin_width`` and ``last_bin``; ``baseline``, ``clip_sigma``, ...).
+
+    Returns
+    -------
+    `~astropy.table.Table`
+        See ``docs/products.md``.
+    """
+    kwargs.setdefault("binning", Binning(width=bin_width, last_bin=last_bin))
+    return make_light_curves(model, wave_ranges, orders, **kwargs).speclc

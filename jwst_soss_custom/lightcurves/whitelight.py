@@ -50,8 +50,8 @@ def white_light_sums(wavelength, flux, flux_error, wave_range):
     return flux_sum, error_sum, used.sum(axis=1), int(np.count_nonzero(used & ~finite_var))
 
 
-def normalise(flux, error, axis=0):
-    """Divide light curves by their median over integrations.
+def normalise(flux, error, axis=0, baseline=None):
+    """Divide light curves by their median over the baseline integrations.
 
     Parameters
     ----------
@@ -59,6 +59,9 @@ def normalise(flux, error, axis=0):
         Light curves with integrations along ``axis``.
     axis : int
         Integration axis.
+    baseline : ndarray of bool or None
+        Integrations (along ``axis``) whose median is the reference; None
+        for all of them.
 
     Returns
     -------
@@ -66,10 +69,12 @@ def normalise(flux, error, axis=0):
         ``flux / median`` and ``error / median``; NaN for a light curve whose
         median is not finite or is zero.
     median : ndarray
-        Median of the finite values of each light curve (NaN if none).
+        Median of the finite baseline values of each light curve (NaN if none).
     """
     flux = np.asarray(flux, dtype=np.float64)
     moved = np.moveaxis(flux, axis, 0)
+    if baseline is not None:
+        moved = moved[np.asarray(baseline, bool)]
     series = moved.reshape(moved.shape[0], -1)
     has_data = np.isfinite(series).any(axis=0)
     median = np.full(series.shape[1], np.nan)

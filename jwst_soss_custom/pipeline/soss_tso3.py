@@ -3,13 +3,14 @@
 1. open the ``x1dints`` segments (a level-3 association, a file, or a list);
 2. stitch them into one exposure-long product, checked for consistency
    (`~jwst_soss_custom.lightcurves.stitch_x1dints`);
-3. make the white-light and spectroscopic light curves
-   (`~jwst_soss_custom.lightcurves.SossLightCurvesStep`, sub-step
-   ``lightcurves``).
+3. make the white-light and spectroscopic light curves and the precision
+   report (`~jwst_soss_custom.lightcurves.SossLightCurvesStep`, sub-step
+   ``lightcurves``: baseline, binning, outlier clipping, regressors, plots).
 
 Products, written into ``output_dir`` when results are saved (``strun``
 saves by default): ``<product>_x1dints.fits`` (the stitched spectra, which
-``process`` returns), ``<product>_whtlt.ecsv`` and ``<product>_speclc.ecsv``.
+``process`` returns), ``<product>_whtlt.ecsv``, ``<product>_speclc.ecsv``,
+``<product>_precision.ecsv`` and, with ``save_plots``, PNG diagnostics.
 """
 
 import logging
@@ -22,6 +23,7 @@ from stdatamodels.jwst import datamodels
 
 from jwst_soss_custom.exposure import SossInputError, read_association
 from jwst_soss_custom.lightcurves import SossLightCurvesStep, stitch_x1dints
+from jwst_soss_custom.lightcurves.stitching import check_x1dints
 from jwst_soss_custom.stpipe import SossPipeline
 
 __all__ = ["SossTso3Pipeline", "product_name_from_filename"]
@@ -190,7 +192,7 @@ class SossTso3Pipeline(SossPipeline):
                     model = datamodels.open(path)
                 models.append(model)
                 paths.append(path)
-                self._check_x1dints(model, path)
+                check_x1dints(model, path or model.meta.filename or "input model", "soss_tso3")
         except Exception:
             for model, path in zip(models, paths, strict=True):
                 if path is not None:
@@ -200,20 +202,6 @@ class SossTso3Pipeline(SossPipeline):
             first = paths[0] or models[0].meta.filename or "soss_tso3"
             product = product_name_from_filename(first)
         return models, product, paths, asn_info
-
-    @staticmethod
-    def _check_x1dints(model, path):
-        name = path or model.meta.filename or "input model"
-        if not isinstance(model, datamodels.TSOMultiSpecModel):
-            raise SossInputError(
-                f"{name} is a {type(model).__name__}; soss_tso3 takes x1dints products "
-                "(TSOMultiSpecModel), the output of soss_spec2."
-            )
-        if model.meta.exposure.type != "NIS_SOSS":
-            raise SossInputError(
-                f"{name}: EXP_TYPE is {model.meta.exposure.type!r}; soss_tso3 reduces "
-                "NIRISS/SOSS time series (NIS_SOSS)."
-            )
 
     def _check_no_overwrite(self, paths):
         """Refuse to write the stitched product over one of the inputs."""
