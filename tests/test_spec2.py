@@ -54,7 +54,7 @@ def test_spec2_writes_one_x1dints_per_segment(spec2_products, tiny_exposure):
             assert 0.55 < w2.min() < 0.65 and 1.3 < w2.max() < 1.45
             nint_total += len(model.spec[0].spec_table)
             assert model.meta.cal_step.soss_extract == "COMPLETE"
-            # steps={...} reached the extract step (default width is 30)
+            # steps={...} reached the extract step (default width is 40)
             assert np.median(model.spec[0].spec_table["NPIXELS"]) == pytest.approx(32.0)
     assert nint_total == sum(datamodels.open(p).data.shape[0] for p in tiny_exposure.segment_files)
 
