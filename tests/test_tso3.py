@@ -5,7 +5,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import asdf
 import numpy as np
 import pytest
 from astropy.table import Table
@@ -13,7 +12,6 @@ from jwst.associations import asn_from_list
 from stdatamodels.jwst import datamodels
 
 from jwst_soss_custom.exposure import SossInputError
-from jwst_soss_custom.lightcurves import SossLightCurvesStep
 from jwst_soss_custom.lightcurves.synthetic import segment_filename, synthetic_segments
 from jwst_soss_custom.pipeline import SossTso3Pipeline
 from jwst_soss_custom.pipeline.soss_tso3 import product_name_from_filename
@@ -151,24 +149,6 @@ def test_bad_inputs_raise_clear_errors(segment_dir, tmp_path):
     first = str(segment_dir / segment_filename(1))
     with pytest.raises(SossInputError, match="duplicated"):
         SossTso3Pipeline.call([first, first])
-
-
-def test_parameter_file_matches_the_spec():
-    """parameter_files/soss_tso3.asdf is what export_config writes for the defaults."""
-    with asdf.open(PARAMETER_FILE) as af:
-        assert af["class"] == "jwst_soss_custom.pipeline.soss_tso3.SossTso3Pipeline"
-        pars = dict(af["parameters"])
-        (step,) = af["steps"]
-        step_pars = dict(step["parameters"])
-        assert step["name"] == "lightcurves"
-        assert step["class"].endswith("SossLightCurvesStep")
-    defaults = SossTso3Pipeline().get_pars()
-    step_defaults = defaults.pop("steps")["lightcurves"]
-    assert pars == defaults
-    assert step_pars == {
-        k: list(v) if isinstance(v, tuple) else v for k, v in step_defaults.items()
-    }
-    assert set(SossLightCurvesStep().get_pars()) == set(step_pars)
 
 
 def _strun(*args, cwd):
