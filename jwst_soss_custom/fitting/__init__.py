@@ -1,0 +1,35 @@
+"""Transit fits of the Stage 3 light curves: white light, then spectroscopic channels.
+
+`fit_light_curve` (pure numpy/scipy + batman) fits one light curve;
+`fit_products` fits a ``whtlt``/``speclc`` pair and returns the
+``fit_whitelight`` and ``transmission`` tables; `SossFitStep` (alias
+``soss_fit``) is the thin stpipe step. See ``docs/fitting.md``.
+"""
+
+from jwst_soss_custom.fitting.fit import (
+    FitInputError,
+    FitResult,
+    beta_factor,
+    beta_threshold,
+    fit_light_curve,
+    residual_statistics,
+)
+from jwst_soss_custom.fitting.fitting_step import SossFitStep
+from jwst_soss_custom.fitting.model import LightCurveModel, ld_from_q, q_from_ld
+from jwst_soss_custom.fitting.tables import FitProducts, FitSettings, fit_products
+
+__all__ = [
+    "FitInputError",
+    "FitProducts",
+    "FitResult",
+    "FitSettings",
+    "LightCurveModel",
+    "SossFitStep",
+    "beta_factor",
+    "beta_threshold",
+    "fit_light_curve",
+    "fit_products",
+    "ld_from_q",
+    "q_from_ld",
+    "residual_statistics",
+]

@@ -1,0 +1,104 @@
+"""Figures of the transit fits: white light and residuals, channel grid, transmission spectrum."""
+
+import numpy as np
+
+from jwst_soss_custom.plotting import new_figure, save_figure
+
+__all__ = ["plot_fits", "plot_transmission", "plot_white_light_fit", "plot_channel_grid"]
+
+
+def _hours(result, t0):
+    return (result.time - t0) * 24.0
+
+
+def plot_white_light_fit(white_fits):
+    """Detrended white light with the transit model (top) and residuals (bottom), per order."""
+    orders = sorted(white_fits)
+    fig, axes = new_figure(2, len(orders), width=5.0 * len(orders), height=5.5, squeeze=False,
+                           sharex="col")  # fmt: skip
+    for col, order in enumerate(orders):
+        fit = white_fits[order]
+        hours = _hours(fit, fit.values["t0"])
+        top, bottom = axes[0, col], axes[1, col]
+        used = fit.used
+        top.plot(hours[used], (fit.flux / fit.systematics)[used], ".", ms=3, color="0.4")
+        top.plot(hours[~used], (fit.flux / fit.systematics)[~used], "x", color="C3",
+                 label="left out")  # fmt: skip
+        top.plot(hours, fit.transit, color="C0", lw=1.5, label="transit model")
+        top.set_title(f"Order {order}: depth {1e6 * fit.values['rp'] ** 2:.0f} ppm")
+        top.set_ylabel("detrended flux")
+        top.legend(fontsize=8)
+        resid = 1e6 * (fit.flux - fit.model)
+        bottom.plot(hours[used], resid[used], ".", ms=3, color="0.4")
+        bottom.axhline(0, color="C0")
+        s = fit.stats
+        bottom.set_title(
+            f"rms {s['rms_ppm']:.0f} ppm (expected {s['expected_ppm']:.0f}), "
+            f"beta {s['beta']:.2f}, errors x{s['error_scale']:.2f}", fontsize=9,
+        )  # fmt: skip
+        bottom.set_xlabel("hours from mid-transit")
+        bottom.set_ylabel("residual (ppm)")
+    return fig
+
+
+def plot_channel_grid(channel_fits, order, ncols=6, max_channels=36):
+    """Detrended light curves and models of (up to ``max_channels``) channels of one order."""
+    fits = [
+        (ch, r)
+        for ch, r in channel_fits
+        if ch["order"] == order and not isinstance(r, Exception)
+    ]
+    if len(fits) > max_channels:
+        fits = [fits[i] for i in np.linspace(0, len(fits) - 1, max_channels).astype(int)]
+    nrows = max(1, int(np.ceil(len(fits) / ncols)))
+    fig, axes = new_figure(nrows, ncols, width=2.2 * ncols, height=1.8 * nrows, squeeze=False,
+                           sharex=True, sharey=True)  # fmt: skip
+    for ax in axes.flat[len(fits):]:
+        ax.set_visible(False)
+    for ax, (ch, fit) in zip(axes.flat, fits, strict=False):
+        hours = _hours(fit, fit.values["t0"])
+        ax.plot(hours[fit.used], (fit.flux / fit.systematics)[fit.used], ".", ms=1.5, color="0.5")
+        ax.plot(hours, fit.transit, color="C0", lw=1)
+        ax.set_title(f"{ch['wave_center']:.3f} µm", fontsize=8)
+        ax.tick_params(labelsize=7)
+    fig.suptitle(f"Order {order} channels (detrended) and fits", fontsize=10)
+    return fig
+
+
+def _micron(column):
+    """Plain float array in micron from a Column or Quantity column."""
+    return np.asarray(getattr(column, "value", column), dtype=float)
+
+
+def plot_transmission(transmission, reference=None):
+    """Depth (ppm) vs wavelength per order with error bars; optional (wave, depth, err) overlay."""
+    fig, ax = new_figure(width=8.0, height=4.0)
+    for k, order in enumerate(np.unique(transmission["order"])):
+        rows = transmission[transmission["order"] == order]
+        wave = _micron(rows["wave_center"])
+        half = 0.5 * (_micron(rows["wave_high"]) - _micron(rows["wave_low"]))
+        ax.errorbar(wave, rows["depth_ppm"], yerr=rows["depth_error_ppm"], xerr=half, fmt="o",
+                    ms=3, color=f"C{k}", label=f"order {order}")  # fmt: skip
+    if reference is not None:
+        wave, depth, err = reference[:3]
+        label = reference[3] if len(reference) > 3 else "reference"
+        ax.errorbar(wave, depth, yerr=err, fmt="s", ms=2, color="0.3", alpha=0.6, label=label)
+    ax.set_xlabel("wavelength (µm)")
+    ax.set_ylabel("transit depth (ppm)")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def plot_fits(products, path_for):
+    """Write every fit figure; ``path_for(kind)`` gives each file's path.
+
+    Kinds: ``fit_whitelight``, ``fit_channels_order<N>`` and ``transmission``.
+    """
+    paths = [save_figure(plot_white_light_fit(products.white_fits), path_for("fit_whitelight"))]
+    if products.transmission is not None:
+        for order in np.unique(products.transmission["order"]):
+            fig = plot_channel_grid(products.channel_fits, int(order))
+            paths.append(save_figure(fig, path_for(f"fit_channels_order{int(order)}")))
+        fig = plot_transmission(products.transmission)
+        paths.append(save_figure(fig, path_for("transmission")))
+    return paths

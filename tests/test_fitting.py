@@ -1,0 +1,232 @@
+"""Transit fits on synthetic light curves (batman + Gaussian noise of known errors).
+
+Tolerances follow from the noise: a fitted value is compared with the truth
+in units of its own uncertainty; the standard deviation of N unit-normal
+pulls has a relative standard deviation of 1/sqrt(2N); a reduced chi-square
+of N terms has a standard deviation of sqrt(2/N).
+"""
+
+import numpy as np
+import pytest
+from astropy.table import Table
+
+from jwst_soss_custom.fitting import (
+    FitInputError,
+    LightCurveModel,
+    SossFitStep,
+    beta_factor,
+    beta_threshold,
+    fit_light_curve,
+    fit_products,
+    ld_from_q,
+    q_from_ld,
+    residual_statistics,
+)
+from jwst_soss_custom.fitting.synthetic import synthetic_tables
+
+
+def _truth_values(truth, rp):
+    return {"t0": truth["t0"], "rp": rp, "a_rs": truth["a_rs"], "b": truth["b"]}
+
+
+@pytest.fixture(scope="module")
+def many_channels():
+    """400 channels; the white light so precise that the fixed orbit adds no error."""
+    whtlt, speclc, truth = synthetic_tables(
+        nints=200, nchannels=400, white_ppm=10.0, channel_ppm=1000.0, seed=11
+    )
+    products = fit_products(whtlt, speclc, period=truth["period"])
+    return products, truth
+
+
+def test_kipping_parametrisation_round_trip():
+    u1, u2 = ld_from_q(0.36, 0.3)
+    assert q_from_ld(u1, u2) == pytest.approx((0.36, 0.3))
+    q = np.random.default_rng(0).uniform(0, 1, (2, 1000))
+    u1, u2 = ld_from_q(*q)
+    # Every q in [0, 1]^2 is a physical law: positive, monotonic intensity.
+    assert np.all(u1 >= 0) and np.all(u1 + u2 <= 1 + 1e-12) and np.all(u1 + 2 * u2 >= -1e-12)
+
+
+def test_white_light_recovers_the_injected_orbit():
+    whtlt, _, truth = synthetic_tables(nints=400, nchannels=1, white_ppm=150.0, seed=3)
+    products = fit_products(whtlt, None, period=truth["period"])
+    fit = products.white_fits[1]
+    for name, value in _truth_values(truth, truth["white_rp"]).items():
+        assert abs(fit.values[name] - value) < 3 * fit.errors[name], name
+    table = products.whitelight
+    assert {"t0", "rp", "a_rs", "b", "q1", "q2", "c0", "c1", "depth_ppm", "inc", "u1", "u2"} <= set(
+        table["parameter"]
+    )
+    stats = table.meta["fit_statistics_order_1"]
+    assert stats["chi2_red"] == pytest.approx(1.0, abs=4 * np.sqrt(2 / stats["dof"]))
+    assert stats["inflated"] == "no" and stats["error_scale"] == 1.0
+
+
+def test_white_light_uncertainties_are_calibrated():
+    """150 noise draws of a 100-point white light: pulls of t0, rp, a/R*, b have unit spread."""
+    truth = synthetic_tables(nints=10, nchannels=1)[2]
+    time = truth["t0"] + np.linspace(-0.15, 0.15, 100)
+    model = LightCurveModel(time, truth["period"])
+    values = {**_truth_values(truth, 0.145), "q1": truth["q1"], "q2": truth["q2"], "c0": 1, "c1": 0}
+    clean = model(values)
+    rng = np.random.default_rng(5)
+    pulls = []
+    for _ in range(150):
+        flux = clean + rng.normal(0, 100e-6, time.size)
+        fit = fit_light_curve(time, flux, np.full(time.size, 100e-6), truth["period"],
+                              inflate="never")  # fmt: skip
+        names = ("t0", "rp", "a_rs", "b")
+        pulls.append([(fit.values[n] - values[n]) / fit.errors[n] for n in names])
+    sd = np.std(pulls, axis=0)
+    # 1/sqrt(300) = 6 % per spread; the linearised covariance is slightly
+    # optimistic for bounded limb darkening (spreads 0.85-1.15 measured): 30 %.
+    np.testing.assert_allclose(sd, 1.0, atol=0.3)
+
+
+def test_transmission_spectrum_is_recovered_with_calibrated_errors(many_channels):
+    products, truth = many_channels
+    table = products.transmission
+    assert len(table) == 400
+    assert table.colnames[:7] == [
+        "order", "bin", "wave_low", "wave_high", "wave_center", "depth_ppm", "depth_error_ppm",
+    ]  # fmt: skip
+    pulls = (np.asarray(table["depth_ppm"]) - 1e6 * truth["depth"]) / table["depth_error_ppm"]
+    # Spread of 400 pulls: 1/sqrt(800) = 3.5 %; 15 % is > 4 sigma.
+    assert np.std(pulls) == pytest.approx(1.0, abs=0.15)
+    # Reduced chi-square of 400 terms: sd 0.07.
+    assert np.mean(pulls**2) == pytest.approx(1.0, abs=0.3)
+    assert abs(np.mean(pulls)) < 4 / np.sqrt(400)
+    # Inflation triggers at the 99 % quantiles of chi2 and beta: ~2 % of white-noise channels.
+    assert np.mean(np.asarray(table["error_scale"]) > 1) < 0.06
+    assert np.sum(table["quality"] == "ok") > 0.9 * len(table)
+
+
+def test_spectroscopic_fits_are_fast(many_channels):
+    """~100 channels x 537 integrations well under a minute (measured ~1 s)."""
+    import time as clock
+
+    whtlt, speclc, truth = synthetic_tables(nints=537, nchannels=100, seed=2)
+    start = clock.perf_counter()
+    fit_products(whtlt, speclc, period=truth["period"])
+    assert clock.perf_counter() - start < 20
+
+
+def test_beta_flags_red_noise_and_inflates_errors():
+    rng = np.random.default_rng(1)
+    white = rng.normal(0, 1, 500)
+    assert beta_factor(white) < beta_threshold(500)
+    red = white + np.repeat(rng.normal(0, 1.0, 25), 20)  # correlated over 20 points
+    stats = residual_statistics(red * 1e-4, np.full(500, 1e-4), 5)
+    assert stats["beta"] > stats["beta_99"] and "beta" in stats["inflated"]
+    assert stats["error_scale"] > stats["beta"]  # chi2 term too: the scatter is sqrt(2) x
+    plain = residual_statistics(white * 1e-4, np.full(500, 1e-4), 5)
+    assert plain["inflated"] == "no" and plain["error_scale"] == 1.0
+    assert residual_statistics(white * 1e-4, np.full(500, 1e-4), 5, "never")["error_scale"] == 1
+
+
+def test_underestimated_errors_are_inflated_and_said():
+    whtlt, _, truth = synthetic_tables(nints=300, nchannels=1, white_ppm=300.0, seed=4)
+    whtlt["whitelight_flux_norm_error_order_1"] /= 2
+    products = fit_products(whtlt, None, period=truth["period"])
+    stats = products.white_fits[1].stats
+    assert "chi2_red" in stats["inflated"]
+    assert stats["error_scale"] == pytest.approx(2.0, rel=4 * np.sqrt(1 / (2 * 300)) + 0.05)
+    fit = products.white_fits[1]
+    # Final error: the larger of the scaled covariance one and the bootstrap spread.
+    assert fit.errors["rp"] == pytest.approx(
+        max(stats["error_scale"] * fit.errors_raw["rp"], fit.errors_bootstrap["rp"])
+    )
+    assert fit.errors_bootstrap["rp"] > 1.5 * fit.errors_raw["rp"]  # drawn with the scaled errors
+
+
+def test_outliers_are_left_out():
+    whtlt, _, truth = synthetic_tables(nints=300, nchannels=1, white_ppm=200.0, seed=6)
+    whtlt["whitelight_flux_norm_order_1"][[20, 150, 260]] += 0.02  # 100 sigma
+    fit = fit_products(whtlt, None, period=truth["period"]).white_fits[1]
+    assert fit.stats["n_outliers"] >= 3 and not fit.used[[20, 150, 260]].any()
+    assert abs(fit.values["rp"] - truth["white_rp"]) < 3 * fit.errors["rp"]
+
+
+def test_ramp_and_regressor_systematics_are_fitted():
+    whtlt, _, truth = synthetic_tables(nints=400, nchannels=1, white_ppm=150.0, seed=8)
+    time = np.asarray(whtlt["BJD_TDB"])
+    dx = np.sin(np.linspace(0, 9, time.size))
+    ramp = 1 + 3e-3 * np.exp(-(time - time[0]) / 0.02)
+    whtlt["whitelight_flux_norm_order_1"] *= ramp * (1 + 8e-4 * (dx - dx.mean()) / dx.std())
+    whtlt["regressor_dx"] = dx
+    products = fit_products(whtlt, None, period=truth["period"], ramp=True, use_regressors=True)
+    fit = products.white_fits[1]
+    assert abs(fit.values["rp"] - truth["white_rp"]) < 3 * fit.errors["rp"]
+    assert fit.values["k_dx"] == pytest.approx(8e-4, abs=3 * fit.errors["k_dx"])
+    assert fit.values["ramp_amp"] == pytest.approx(3e-3, abs=3 * fit.errors["ramp_amp"])
+    assert fit.stats["inflated"] == "no"
+
+
+def test_common_mode_removes_shared_noise():
+    whtlt, speclc, truth = synthetic_tables(nints=300, nchannels=30, white_ppm=100, seed=9)
+    common = 1 + np.random.default_rng(3).normal(0, 1500e-6, 300)  # shared by every channel
+    whtlt["whitelight_flux_norm_order_1"] *= common
+    speclc["flux_norm"] *= np.tile(common, 30)
+    plain = fit_products(whtlt, speclc, period=truth["period"]).transmission
+    divided = fit_products(whtlt, speclc, period=truth["period"], common_mode=True).transmission
+    assert divided.meta["common_mode"] is True
+    assert np.median(divided["rms_ppm"]) < 0.8 * np.median(plain["rms_ppm"])
+    assert np.median(divided["chi2_red"]) == pytest.approx(1.0, abs=0.2)
+    assert np.all(plain["error_scale"] > 1)  # the excess scatter is seen and said
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ("period", "period is missing"),
+        ("nan", "non-finite"),
+        ("no_transit", "no in-transit points"),
+        ("no_baseline", "too few baseline points"),
+    ],
+)
+def test_input_checks(change, message):
+    whtlt, _, truth = synthetic_tables(nints=200, nchannels=1, seed=1)
+    period = truth["period"]
+    if change == "period":
+        period = None
+    elif change == "nan":
+        whtlt["whitelight_flux_norm_order_1"][5] = np.nan
+    elif change == "no_transit":
+        whtlt = whtlt[:40]  # the first 40 integrations end 1.5 h before the transit
+    elif change == "no_baseline":
+        time = np.asarray(whtlt["BJD_TDB"])
+        whtlt = whtlt[np.abs(time - truth["t0"]) < 0.06]  # ingress to egress, a few points more
+    with pytest.raises(FitInputError, match=message):
+        fit_products(whtlt, None, period=period, t0=truth["t0"])
+
+
+def test_period_from_metadata():
+    whtlt, _, truth = synthetic_tables(nints=200, nchannels=1, seed=1)
+    whtlt.meta["period"] = truth["period"]
+    assert fit_products(whtlt).whitelight.meta["period"] == truth["period"]
+
+
+def test_step_writes_products_and_plots(tmp_path):
+    whtlt, speclc, truth = synthetic_tables(nints=200, nchannels=12, seed=7)
+    whtlt.write(tmp_path / "demo_whtlt.ecsv")
+    speclc.write(tmp_path / "demo_speclc.ecsv")
+    out = tmp_path / "fits"
+    result = SossFitStep.call(
+        str(tmp_path / "demo_whtlt.ecsv"), period=truth["period"], output_dir=str(out),
+        save_results=True, save_plots=True,
+    )  # fmt: skip
+    assert len(result) == 12
+    white = Table.read(out / "demo_fit_whitelight.ecsv")
+    spectrum = Table.read(out / "demo_transmission.ecsv")
+    assert set(white["order"]) == {1} and len(spectrum) == 12
+    assert spectrum["wave_center"].unit == "um"
+    for kind in ("fit_whitelight", "fit_channels_order1", "transmission"):
+        assert (out / f"demo_{kind}.png").stat().st_size > 0
+
+
+def test_step_needs_a_period(tmp_path):
+    whtlt, _, _ = synthetic_tables(nints=100, nchannels=1, seed=7)
+    whtlt.write(tmp_path / "demo_whtlt.ecsv")
+    with pytest.raises(FitInputError, match="--period"):
+        SossFitStep.call(str(tmp_path / "demo_whtlt.ecsv"), fit_spectroscopic=False)
