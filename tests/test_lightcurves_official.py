@@ -61,12 +61,18 @@ def test_whtlt_equals_official_white_light(stitched_file, tmp_path):
     assert ours["whitelight_flux_order_1"][7].value == 0.0
 
 
-def test_official_step_order1_on_two_order_model(stitched_file, tmp_path):
-    """One run of the official step on both orders: order 1 agrees exactly."""
+def _ours_and_official(stitched_file, tmp_path):
+    """Our white light and one run of the official step on the two-order model."""
     ref = write_wavelengthrange(tmp_path / "wr.asdf", LIMITS)
     official = WhiteLightStep(override_wavelengthrange=str(ref)).run(str(stitched_file))
     with datamodels.open(stitched_file) as model:
         ours = whitelight_table(model, LIMITS)
+    return ours, official
+
+
+def test_official_step_order1_on_two_order_model(stitched_file, tmp_path):
+    """One run of the official step on both orders: order 1 agrees exactly."""
+    ours, official = _ours_and_official(stitched_file, tmp_path)
     np.testing.assert_array_equal(
         np.asarray(ours["whitelight_flux_order_1"]), np.asarray(official["whitelight_flux_order_1"])
     )
@@ -77,10 +83,7 @@ def test_official_step_order1_on_two_order_model(stitched_file, tmp_path):
     strict=False,
 )
 def test_official_step_order2_on_two_order_model(stitched_file, tmp_path):
-    ref = write_wavelengthrange(tmp_path / "wr.asdf", LIMITS)
-    official = WhiteLightStep(override_wavelengthrange=str(ref)).run(str(stitched_file))
-    with datamodels.open(stitched_file) as model:
-        ours = whitelight_table(model, LIMITS)
+    ours, official = _ours_and_official(stitched_file, tmp_path)
     np.testing.assert_array_equal(
         np.asarray(ours["whitelight_flux_order_2"]), np.asarray(official["whitelight_flux_order_2"])
     )
