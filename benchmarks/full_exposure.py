@@ -55,6 +55,16 @@ def measured(cmd, cwd):
     return wall, peak_kb / 1024, proc.stdout
 
 
+def associate(folder, pattern, name, *options):
+    """Write association ``name`` of the files matching ``pattern`` in ``folder``."""
+    subprocess.run(
+        [BIN / "asn_from_list", *options, "-o", name] + sorted(p.name for p in folder.glob(pattern)),
+        cwd=folder,
+        check=True,
+        capture_output=True,
+    )
+
+
 def step_times(log):
     """Seconds spent in each step, from the 'Step X running/done' log lines."""
     started, spent = {}, {}
@@ -89,26 +99,14 @@ def main():
             cmd += ["--nints", args.nints]
         wall, peak, _ = measured(cmd, work)
         print(f"simulated {tag} in {wall:.1f} s (peak {peak:.0f} MB)")
-        subprocess.run(
-            [BIN / "asn_from_list", "-r", "DMSLevel2bBase", "-o", "spec2_asn.json"]
-            + sorted(p.name for p in rateints.glob("*_rateints.fits")),
-            cwd=rateints,
-            check=True,
-            capture_output=True,
-        )
+        associate(rateints, "*_rateints.fits", "spec2_asn.json", "-r", "DMSLevel2bBase")
     nbytes = sum(p.stat().st_size for p in rateints.glob("*_rateints.fits"))
 
     x1d = work / f"x1dints_{tag}"
     spec2 = measured(
         [BIN / "strun", "soss_spec2", rateints / "spec2_asn.json", "--output_dir", x1d], work
     )
-    subprocess.run(
-        [BIN / "asn_from_list", "-o", "tso3_asn.json", "--product-name", "bench"]
-        + sorted(p.name for p in x1d.glob("*_x1dints.fits")),
-        cwd=x1d,
-        check=True,
-        capture_output=True,
-    )
+    associate(x1d, "*_x1dints.fits", "tso3_asn.json", "--product-name", "bench")
     tso3 = measured(
         [BIN / "strun", "soss_tso3", x1d / "tso3_asn.json", "--output_dir", work / f"products_{tag}"],
         work,
