@@ -33,9 +33,15 @@ def usable(data, dq):
     -------
     ndarray of bool
     """
-    bad = (dq & _DO_NOT_USE).astype(bool) & ~(dq & _ESTIMATED).astype(bool)
-    bad |= (dq & _REFERENCE).astype(bool)
-    return np.isfinite(data) & ~bad
+    # One masked copy and three comparisons: usable flag combinations are
+    # none, estimated, and estimated do-not-use (cubes are large: every
+    # temporary counts).
+    flags = np.bitwise_and(dq, _DO_NOT_USE | _ESTIMATED | _REFERENCE)
+    ok = flags == 0
+    ok |= flags == _ESTIMATED
+    ok |= flags == _DO_NOT_USE | _ESTIMATED
+    ok &= np.isfinite(data)
+    return ok
 
 
 def reference_pixels(shape, n_rows_top=4, n_cols=4):

@@ -117,7 +117,7 @@ def check_soss_model(model, *, require_pwcpos=True):
             )
 
 
-def _input_items(inputs):
+def input_items(inputs):
     """Files or models of one exposure, from any accepted input form."""
     if isinstance(inputs, (str, Path)) and str(inputs).lower().endswith(".json"):
         inputs, _ = read_association(inputs)
@@ -133,31 +133,6 @@ def _input_items(inputs):
     if not items:
         raise SossInputError("No input segments were given.")
     return items
-
-
-def _extent(item):
-    """(first integration number, number of integrations, frame shape) of a segment.
-
-    Read from the FITS headers for files, so that the arrays are read only
-    once, straight into the stacked cube.
-    """
-    if isinstance(item, datamodels.JwstDataModel):
-        return _int_start(item), item.data.shape[0], item.data.shape[1:]
-    from astropy.io import fits
-
-    try:
-        primary = fits.getheader(item, 0)
-        sci = fits.getheader(item, "SCI")
-    except (OSError, KeyError) as err:
-        raise SossInputError(
-            f"{item.name}: not a rateints/calints FITS file with a SCI extension ({err})."
-        ) from None
-    if sci.get("NAXIS") != 3:
-        raise SossInputError(
-            f"{item.name}: expected a 3-D rateints/calints cube (nints, 256, 2048), got "
-            f"{sci.get('NAXIS')} dimensions; give the *_rateints.fits product, not *_rate.fits."
-        )
-    return primary.get("INTSTART", 1), sci["NAXIS3"], (sci["NAXIS2"], sci["NAXIS1"])
 
 
 def read_association(path, input_dir=None):
@@ -196,7 +171,8 @@ def read_association(path, input_dir=None):
     return members, [product["name"] for product in asn["products"]]
 
 
-def _int_start(model):
+def int_start(model):
+    """First integration number of a segment or cube (1 when the header has none)."""
     start = model.meta.exposure.integration_start
     return 1 if start is None else start
 
@@ -204,9 +180,9 @@ def _int_start(model):
 def load_exposure(inputs):
     """Open, check and stack the segments of one exposure into one cube.
 
-    Segments are read one at a time straight into preallocated float32 arrays
-    (SCI, ERR, DQ only), so the peak memory is the stacked cube plus one
-    segment, whatever the number of segments.
+    Only SCI, ERR and DQ are read, straight into the stacked arrays
+    (`~jwst_soss_custom.source.ExposureSource`), so the peak memory is the
+    stacked cube whatever the number of segments.
 
     Parameters
     ----------
@@ -231,61 +207,13 @@ def load_exposure(inputs):
         of different exposures or shapes, or if integrations overlap or are
         missing between them.
     """
-    items = _input_items(inputs)
-    extents = [_extent(item) for item in items]
-    order = sorted(range(len(items)), key=lambda i: extents[i][0])
-    shapes = {extents[i][2] for i in order}
-    if len(shapes) > 1:
-        raise SossInputError(
-            f"Segments have different frame shapes {sorted(shapes)}; give segments of one exposure."
-        )
-    total = sum(extents[i][1] for i in order)
-    shape = (total, *shapes.pop())
-    data = np.empty(shape, np.float32)
-    err = np.empty(shape, np.float32)
-    dq = np.empty(shape, np.uint32)
+    from jwst_soss_custom.source import ExposureSource
 
-    segments = []
-    row = 0
-    for i in order:
-        item = items[i]
-        model = item if isinstance(item, datamodels.JwstDataModel) else datamodels.open(item)
-        try:
-            if not isinstance(model, datamodels.CubeModel):
-                raise SossInputError(
-                    f"{model.meta.filename}: expected a rateints/calints CubeModel, "
-                    f"got {type(model).__name__}."
-                )
-            check_soss_model(model)
-            if segments:
-                _check_continues(segments[-1], model)
-            nint = model.data.shape[0]
-            data[row : row + nint] = model.data
-            err[row : row + nint] = model.err
-            dq[row : row + nint] = model.dq
-            meta_only = datamodels.CubeModel()
-            inherit_metadata(meta_only, model)
-            if _has_int_times(model):
-                meta_only.int_times = model.int_times
-        finally:
-            if model is not item:
-                model.close()
-        segments.append(SegmentInfo(meta_only, row, row + nint))
-        row += nint
-
-    stacked = datamodels.CubeModel(data=data, err=err, dq=dq)
-    first = segments[0].model
-    inherit_metadata(stacked, first)
-    tables = [np.asarray(s.model.int_times) for s in segments if _has_int_times(s.model)]
-    if len(tables) == len(segments):
-        stacked.int_times = np.concatenate(tables)
-    stacked.meta.exposure.integration_start = _int_start(first)
-    stacked.meta.exposure.integration_end = _int_start(first) + total - 1
-    stacked.meta.filename = first.meta.filename
-    return stacked, segments
+    source = ExposureSource(inputs)
+    return source.cube(), source.segments
 
 
-def _check_continues(previous_info, model):
+def check_continues(previous_info, model):
     """Raise unless ``model`` is the segment that follows ``previous_info``."""
     previous = previous_info.model
     for attr in ("nints", "ngroups"):
@@ -300,8 +228,8 @@ def _check_continues(previous_info, model):
             f"Segments are not of one exposure: PWCPOS differs between "
             f"{previous.meta.filename} and {model.meta.filename}."
         )
-    start = _int_start(model)
-    expected = _int_start(previous) + previous_info.stop - previous_info.start
+    start = int_start(model)
+    expected = int_start(previous) + previous_info.stop - previous_info.start
     if start != expected:
         problem = "overlap" if start < expected else "a gap (missing segment?)"
         raise SossInputError(
@@ -361,11 +289,12 @@ def apply_segment_identity(model, segment):
     model.meta.exposure.integration_start = exposure.integration_start
     model.meta.exposure.integration_end = exposure.integration_end
     model.meta.filename = segment.meta.filename
-    if _has_int_times(segment):
+    if has_int_times(segment):
         model.int_times = segment.int_times
 
 
-def _has_int_times(model):
+def has_int_times(model):
+    """Whether a model carries a non-empty ``int_times`` table."""
     table = getattr(model, "int_times", None)
     return table is not None and len(table) > 0
 
@@ -386,11 +315,11 @@ def integration_times(model):
         for an integration.
     """
     nint = model.data.shape[0]
-    start = _int_start(model)
+    start = int_start(model)
     int_num = np.arange(start, start + nint)
     out = {key: np.full(nint, np.nan) for key in _TIME_COLUMNS}
     out["INT_NUM"] = int_num.astype(np.int32)
-    if not _has_int_times(model):
+    if not has_int_times(model):
         log.warning("No INT_TIMES table: the products' time columns will be NaN.")
         return out
     table = np.asarray(model.int_times)
@@ -424,7 +353,7 @@ def check_integrations(model):
     """
     empty = ~np.isfinite(model.data).any(axis=(1, 2))
     if empty.any():
-        start = _int_start(model)
+        start = int_start(model)
         numbers = (np.flatnonzero(empty) + start).tolist()
         shown = ", ".join(map(str, numbers[:10])) + (" ..." if len(numbers) > 10 else "")
         raise SossInputError(

@@ -23,7 +23,7 @@ from stdatamodels.jwst.datamodels import JwstDataModel
 
 from jwst_soss_custom import __version__
 
-__all__ = ["SossStep", "SossPipeline"]
+__all__ = ["SossStep", "SossPipeline", "chunk_core"]
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +96,40 @@ class SossStep(_SossMixin, _JwstStep):
     def record_step_status(self, model, status="COMPLETE"):
         """Set ``meta.cal_step.<alias>`` on a model (COMPLETE or SKIPPED)."""
         setattr(model.meta.cal_step, self.class_alias, status)
+
+    def exposure_cache(self, stats):
+        """What this step derives from one exposure's statistics, computed once.
+
+        `soss_spec2` may run a step on several chunks of integrations of one
+        exposure; they carry the same `ExposureStatistics` object, so results
+        that depend only on it (outlier maps, scales, traces, profiles) are
+        kept here and reused until other statistics come.
+
+        Parameters
+        ----------
+        stats : `~jwst_soss_custom.statistics.ExposureStatistics`
+
+        Returns
+        -------
+        dict
+        """
+        if getattr(self, "_cache_key", None) is not stats:
+            self._cache_key, self._cache = stats, {}
+        return self._cache
+
+
+def chunk_core(model):
+    """Integrations of a chunk that belong to it (the rest are neighbours, read as context).
+
+    Parameters
+    ----------
+    model : JwstDataModel
+
+    Returns
+    -------
+    slice
+    """
+    return getattr(model, "_soss_core", slice(None))
 
 
 class SossPipeline(_SossMixin, _JwstPipeline):

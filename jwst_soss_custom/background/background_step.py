@@ -2,11 +2,11 @@
 
 import logging
 
-import bottleneck as bn
 import numpy as np
 
 from jwst_soss_custom.exposure import check_soss_model
 from jwst_soss_custom.references import default_background_path
+from jwst_soss_custom.statistics import attach, statistics_of
 from jwst_soss_custom.stpipe import SossStep
 
 from .background import (
@@ -63,26 +63,18 @@ class SossBackgroundStep(SossStep):
         """
         model = self.prepare_output(input_data)
         check_soss_model(model, require_pwcpos=False)
+        stats = statistics_of(model)
+        cache = self.exposure_cache(stats)
+        # Asked every time so that each chunk's product records the reference.
         path = self.reference_path("bkg", default=str(default_background_path()))
-        templates = load_templates(path, model.data.shape[1:])
-        regions = (self.background_box, self.background_box_right)
-        boxes = [box_slices(b, templates.shape[1:]) for b in regions]
-        step = self.step_column
-        if step < 0:
-            step = locate_step(np.median(templates, axis=0))
-        # Only the rows of the regions of the deep frame are needed (whole
-        # rows for the diagnostic plot).
-        deep = np.full(model.data.shape[1:], np.nan, np.float32)
-        for rows, _ in boxes:
-            deep[rows] = bn.nanmedian(model.data[:, rows], axis=0)
-        index, scales = fit_background(
-            model.data if self.per_integration else deep,
-            templates,
-            boxes,
-            step,
-            self.percentiles,
-            self.separate_scales,
-        )
+        if "index" not in cache:
+            cache.update(self._exposure_fit(model.data.shape[1:], stats, path))
+        templates, boxes, step = (cache[k] for k in ("templates", "boxes", "step"))
+        index, scales = cache["index"], cache["scales"]
+        if self.per_integration:
+            index, scales = fit_background(
+                model.data, templates, boxes, step, self.percentiles, self.separate_scales
+            )
         template = templates[index]
         summary = np.atleast_2d(scales).mean(axis=0)
         log.info(
@@ -115,9 +107,31 @@ class SossBackgroundStep(SossStep):
             png = self.make_output_path(
                 basepath=model.meta.filename, suffix="background", ext="png"
             )
-            plot_background(deep, background_model(template, summary, step), boxes, step, png)
+            plot_background(stats.deep, background_model(template, summary, step), boxes, step, png)
+        attach(model, cache["statistics"])
         self.record_step_status(model)
         return model
+
+    def _exposure_fit(self, shape, stats, path):
+        """Template, step column and scales fitted to the deep frame, once per exposure."""
+        templates = load_templates(path, shape)
+        regions = (self.background_box, self.background_box_right)
+        boxes = [box_slices(b, templates.shape[1:]) for b in regions]
+        step = self.step_column
+        if step < 0:
+            step = locate_step(np.median(templates, axis=0))
+        index, scales = fit_background(
+            stats.deep, templates, boxes, step, self.percentiles, self.separate_scales
+        )
+        # The next steps' deep frame: that of the background-subtracted cube
+        # (exact for one scale pair; with per-integration scales, those of the
+        # deep frame stand for their mean).
+        model = background_model(templates[index], scales, step)
+        cleaned = stats.replace(deep=(stats.deep - model).astype(np.float32))
+        return {
+            "templates": templates, "boxes": boxes, "step": step,
+            "index": index, "scales": scales, "statistics": cleaned,
+        }
 
     def _save_model(self, model, image):
         from stdatamodels.jwst import datamodels

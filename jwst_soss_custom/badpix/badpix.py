@@ -195,7 +195,7 @@ def _score(resid, box, floor):
     return resid / np.maximum(sigma, floor)
 
 
-def temporal_outliers(data, err, usable_mask, threshold=6.0, window=5, row_chunk=16):
+def temporal_outliers(data, usable_mask, sigma, fill, threshold=6.0, window=5, row_chunk=16):
     """Values deviating from a running median along time; replaced in place.
 
     Parameters
@@ -204,17 +204,19 @@ def temporal_outliers(data, err, usable_mask, threshold=6.0, window=5, row_chunk
         Modified in place: outliers take the running median of their
         neighbours in time (recomputed without the outliers: a median of 5
         that holds an outlier is biased towards it by ~0.3 sigma).
-    err : ndarray (nints, ny, nx)
-        Uncertainties; each pixel's median ERR floors its noise estimate.
     usable_mask : ndarray of bool, same shape
         Values that may be tested and used in the medians.
-    threshold : float or None
-        Threshold in robust sigmas of each pixel's white noise: 1.4826 x the
-        median absolute first difference / sqrt(2) (insensitive to trends and
-        outliers), floored at the pixel's median ERR because with few
-        integrations the estimate alone is often low (measured: with 30
-        integrations it falls below half the true sigma for ~1 % of pixels).
-        None: no search, only the medians are returned.
+    sigma : ndarray (ny, nx)
+        Each pixel's white-noise sigma, an exposure statistic (e.g.
+        `~jwst_soss_custom.statistics.ExposureStatistics` ``sigma`` floored at
+        the median ERR).
+    fill : ndarray (ny, nx)
+        Value standing in for unusable values inside the running median (the
+        deep frame): a per-pixel constant, so the result of an integration
+        depends only on its ``window`` neighbours and a cube cut into chunks
+        of integrations gives the same answer as the whole.
+    threshold : float
+        Threshold in units of ``sigma``.
     window : int
         Width (integrations, odd) of the centred running median; the series
         is reflected at both ends so the first and last values are tested too.
@@ -223,47 +225,33 @@ def temporal_outliers(data, err, usable_mask, threshold=6.0, window=5, row_chunk
 
     Returns
     -------
-    found : ndarray of bool, same shape as ``data``
+    ndarray of bool, same shape as ``data``
         The outliers found (and replaced).
-    deep, err_median : ndarray (ny, nx) of float32
-        Median over time of the usable values (after replacement) and of
-        their ERR; NaN where a pixel is never usable.
     """
     if window < 3 or window % 2 == 0:
         raise ValueError(f"temporal window must be an odd number >= 3, got {window}.")
-    if threshold is not None and threshold <= 0:
+    if threshold <= 0:
         raise ValueError(f"temporal threshold must be positive, got {threshold}.")
-    nints, ny, nx = data.shape
-    if threshold is not None and nints < window:
+    nints, ny, _ = data.shape
+    if nints <= window // 2:
+        # The series is reflected by window // 2 values at each end.
         raise ValueError(
-            f"temporal outliers need at least window={window} integrations, got {nints}; "
-            "lower temporal_window or switch the temporal search off."
+            f"temporal outliers need more than {window // 2} integrations for "
+            f"window={window}, got {nints}; lower temporal_window or switch the "
+            "temporal search off."
         )
     found = np.zeros(data.shape, bool)
-    deep = np.empty((ny, nx), np.float32)
-    err_median = np.empty((ny, nx), np.float32)
-    # Every 4th integration is plenty for the noise statistics (>= 8 values
-    # from 30 integrations on) and 4x cheaper than all of them.
-    sub = slice(None, None, 4) if nints >= 32 else slice(None)
     for y0 in range(0, ny, row_chunk):
         rows = slice(y0, min(y0 + row_chunk, ny))
         ok = usable_mask[:, rows]
-        block = np.where(ok, data[:, rows], np.nan).astype(np.float32)
-        err_median[rows] = bn.nanmedian(np.where(ok[sub], err[sub, rows], np.nan), axis=0)
-        if threshold is not None:
-            running = running_median(_forward_fill(block), window)
-            resid = block - running
-            diffs = np.abs(np.diff(block, axis=0)[sub])
-            sigma = MAD_TO_SIGMA / np.sqrt(2) * bn.nanmedian(diffs, axis=0)
-            sigma = np.fmax(sigma, err_median[rows])
-            with np.errstate(invalid="ignore"):
-                hit = np.abs(resid) > threshold * sigma
-            t, y, x = np.nonzero(hit)
-            block[hit] = _median_without(block, hit, t, y, x, window // 2)
-            data[t, y + y0, x] = block[t, y, x]
-            found[:, rows] = hit
-        deep[rows] = bn.nanmedian(block, axis=0)
-    return found, deep, err_median
+        block = np.where(ok, data[:, rows], np.float32(np.nan))
+        running = running_median(np.where(ok, block, fill[rows]), window)
+        with np.errstate(invalid="ignore"):
+            hit = np.abs(block - running) > threshold * sigma[rows]
+        t, y, x = np.nonzero(hit)
+        data[t, y + y0, x] = _median_without(block, hit, t, y, x, window // 2)
+        found[:, rows] = hit
+    return found
 
 
 def running_median(series, window):
@@ -298,26 +286,6 @@ def running_median(series, window):
 
 def _median3(x, y, z):
     return np.maximum(np.minimum(x, y), np.minimum(np.maximum(x, y), z))
-
-
-def _forward_fill(block):
-    """Unusable (NaN) values take the previous usable value of their series.
-
-    Only the few series with some (not all) values missing are touched;
-    never-usable pixels stay NaN (and are never flagged).
-    """
-    missing = np.isnan(block)
-    count = missing.sum(axis=0)
-    partial = (count > 0) & (count < block.shape[0])
-    if not partial.any():
-        return block
-    series = block[:, partial]  # (n, npartial) copy
-    gaps = missing[:, partial]
-    index = np.where(gaps, 0, np.arange(block.shape[0])[:, None])
-    np.maximum.accumulate(index, axis=0, out=index)
-    filled = block.copy()
-    filled[:, partial] = np.take_along_axis(series, index, axis=0)
-    return filled
 
 
 def _median_without(block, hit, t, y, x, half):

@@ -6,7 +6,8 @@ import numpy as np
 
 from jwst_soss_custom.dq import FLAGS, reference_pixels
 from jwst_soss_custom.exposure import check_integrations, check_soss_model
-from jwst_soss_custom.stpipe import SossStep
+from jwst_soss_custom.statistics import attach, statistics_of
+from jwst_soss_custom.stpipe import SossStep, chunk_core
 
 from .badpix import (
     bad_pixel_mask,
@@ -63,46 +64,43 @@ class SossBadpixStep(SossStep):
         model = self.prepare_output(input_data)
         check_soss_model(model, require_pwcpos=False)
         check_integrations(model)
+        stats = statistics_of(model)
+        cache = self.exposure_cache(stats)
+        if "spatial" not in cache:
+            cache.update(self._exposure_outliers(stats))
+        spatial = cache["spatial"]
+        core = chunk_core(model)
         nints = model.data.shape[0]
         refpix = reference_pixels(model.data.shape[1:])
         bad = bad_pixel_mask(model.data, model.dq)
-        n_flagged = int(np.count_nonzero(bad))
+        n_flagged = int(np.count_nonzero(bad[core]))
 
-        search = self.temporal and nints >= self.temporal_window
+        search = self.temporal and stats.nints >= self.temporal_window
         if self.temporal and not search:
             log.warning(
                 "Temporal outlier search skipped: %d integrations, fewer than "
                 "temporal_window=%d.",
-                nints,
+                stats.nints,
                 self.temporal_window,
             )
-        cosmic, deep, err_median = temporal_outliers(
-            model.data,
-            model.err,
-            ~bad & ~refpix,
-            self.temporal_threshold if search else None,
-            self.temporal_window,
-        )
-        n_temporal = int(np.count_nonzero(cosmic))
-        model.dq[cosmic] |= np.uint32(FLAGS["OUTLIER"] | FLAGS["JUMP_DET"])
-        flag_replaced(model.dq, cosmic)
-        del cosmic
-
-        spatial = np.zeros(refpix.shape, bool)
-        if self.spatial:
-            deep_sigma = _MEDIAN_EFFICIENCY * err_median / np.sqrt(nints)
-            sign = spatial_outliers(
-                deep,
-                np.nan_to_num(deep_sigma, nan=np.inf),
-                self.spatial_threshold,
-                self.spatial_box,
-                exclude=refpix,
+        n_temporal = 0
+        if search:
+            cosmic = temporal_outliers(
+                model.data,
+                ~bad & ~refpix,
+                cache["sigma"],
+                stats.deep,
+                self.temporal_threshold,
+                self.temporal_window,
             )
-            spatial = sign != 0
-            model.dq[:, sign > 0] |= np.uint32(FLAGS["HOT"] | FLAGS["DO_NOT_USE"])
-            model.dq[:, sign < 0] |= np.uint32(FLAGS["DEAD"] | FLAGS["DO_NOT_USE"])
-            bad |= spatial[None]
+            n_temporal = int(np.count_nonzero(cosmic[core]))
+            model.dq[cosmic] |= np.uint32(FLAGS["OUTLIER"] | FLAGS["JUMP_DET"])
+            flag_replaced(model.dq, cosmic)
+            del cosmic
 
+        model.dq[:, spatial > 0] |= np.uint32(FLAGS["HOT"] | FLAGS["DO_NOT_USE"])
+        model.dq[:, spatial < 0] |= np.uint32(FLAGS["DEAD"] | FLAGS["DO_NOT_USE"])
+        bad |= (spatial != 0)[None]
         n_fallback = replace_bad_pixels(model.data, bad, max_distance=self.max_distance)
         # The estimate's uncertainty is taken as its neighbours' (interpolated
         # the same way), so errors stay finite wherever the data are.
@@ -114,11 +112,11 @@ class SossBadpixStep(SossStep):
             "outliers (pixels, x%d integrations), %d temporal outliers (%.5f%%); %d had "
             "no good neighbour within %d columns and took their median over time.",
             n_flagged,
-            100.0 * n_flagged / model.data.size,
+            100.0 * n_flagged / bad[core].size,
             n_spatial,
             nints,
             n_temporal,
-            100.0 * n_temporal / model.data.size,
+            100.0 * n_temporal / bad[core].size,
             n_fallback,
             self.max_distance,
         )
@@ -127,10 +125,37 @@ class SossBadpixStep(SossStep):
             "n_spatial": n_spatial,
             "n_temporal": n_temporal,
         }
+        attach(model, cache["statistics"])
         if self.save_plot:
             from jwst_soss_custom.plotting.cleaning import plot_badpix
 
             path = self.make_output_path(basepath=model.meta.filename, suffix="badpix", ext="png")
-            plot_badpix(deep, spatial, model.dq, path)
+            plot_badpix(stats.deep, spatial != 0, model.dq, path)
         self.record_step_status(model)
         return model
+
+    def _exposure_outliers(self, stats):
+        """Spatial outliers, temporal noise and the cleaned deep frame of an exposure."""
+        refpix = reference_pixels(stats.deep.shape)
+        spatial = np.zeros(stats.deep.shape, np.int8)
+        if self.spatial:
+            deep_sigma = _MEDIAN_EFFICIENCY * stats.err / np.sqrt(stats.nints)
+            spatial = spatial_outliers(
+                stats.deep,
+                np.nan_to_num(deep_sigma, nan=np.inf),
+                self.spatial_threshold,
+                self.spatial_box,
+                exclude=refpix,
+            )
+        # With few integrations the difference-based sigma alone is often
+        # low (measured: with 30 integrations it falls below half the true
+        # sigma for ~1 % of pixels): floor it at the pixel's median ERR.
+        sigma = np.fmax(stats.sigma, stats.err)
+        # The next steps see the deep frame of the cleaned cube: the same
+        # interpolation along rows applied to it.
+        deep = stats.deep.copy()
+        replace_bad_pixels(
+            deep[None], ((spatial != 0) | ~np.isfinite(deep))[None] & ~refpix,
+            max_distance=self.max_distance,
+        )
+        return {"spatial": spatial, "sigma": sigma, "statistics": stats.replace(deep=deep)}

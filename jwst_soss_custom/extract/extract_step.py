@@ -5,11 +5,11 @@ import logging
 import numpy as np
 
 from jwst_soss_custom.dq import reference_pixels
-from jwst_soss_custom.exposure import check_soss_model, integration_times
+from jwst_soss_custom.exposure import SossInputError, check_soss_model, integration_times
 from jwst_soss_custom.products import OrderSpectra, make_x1dints
+from jwst_soss_custom.statistics import statistics_of
 from jwst_soss_custom.stpipe import SossStep
 from jwst_soss_custom.tracing import ORDER0_ATTRIBUTE, traces_for
-from jwst_soss_custom.tracing.refine import deep_frame
 
 from .extract import (
     aperture_profile,
@@ -76,7 +76,14 @@ class SossExtractStep(SossStep):
         widths = self._widths()
         refpix = reference_pixels((ny, nx))
         order0 = getattr(model, ORDER0_ATTRIBUTE, None) if self.use_order0_mask else None
-        deep = deep_frame(model.data, model.dq, model.err)
+        stats = statistics_of(model)
+        if self.box_mode == "optimize" and nints < stats.nints:
+            raise SossInputError(
+                "box_mode='optimize' compares the widths' scatter over the whole time series, "
+                f"but this is a chunk of {nints} of its {stats.nints} integrations: run "
+                "soss_spec2 with processes=1 and a memory_limit that holds the exposure, "
+                "or give box_mode='fixed' with the width you want."
+            )
         record = {"method": self.method, "box_mode": self.box_mode}
         spectra = {}
         for order in self.orders:
@@ -99,7 +106,7 @@ class SossExtractStep(SossStep):
             off = refpix[rows, cols[None, :]] | ~valid
             order0_hit, overlap = self._excluded(order, solution, order0, rows, cols, valid)
             static = off | order0_hit | overlap
-            result = self._extract(model, deep, cols, centre, rows, valid, static, scan)
+            result = self._extract(model, stats, cols, centre, rows, valid, static, scan)
             width = result.pop("width")
             aperture = window_weights(rows, valid, centre, width) * ~off
             # NPIXELS: the aperture's pixels that may be used.
@@ -151,19 +158,19 @@ class SossExtractStep(SossStep):
             )
         return {order: float(w) for order, w in zip(self.orders, self.box_widths)}
 
-    def _extract(self, model, deep, cols, centre, rows, valid, static, scan):
+    def _extract(self, model, stats, cols, centre, rows, valid, static, scan):
         """Extract one order at every width of ``scan``; keep the least noisy."""
         # Excluded pixels leave the aperture: they are neither summed nor filled
         # (the deep frame there holds the contaminant, not the order's profile).
         weights = np.stack([window_weights(rows, valid, centre, w) * ~static for w in scan])
-        profile = aperture_profile(deep.data, rows, cols, weights.max(axis=0))
+        profile = aperture_profile(stats.deep, rows, cols, weights.max(axis=0))
         if self.method == "box":
             flux, error, dq, n_filled = masked_box_extract(
                 model.data, model.err, model.dq, cols, rows, weights, profile
             )
             extra = [{"filled_elements": int(n)} for n in n_filled]
         else:
-            variance = deep.err[rows, cols[None, :]].astype(np.float64) ** 2
+            variance = stats.err[rows, cols[None, :]].astype(np.float64) ** 2
             runs = [
                 optimal_extract(model.data, model.err, model.dq, cols, rows, w, profile,
                                 variance, self.clip_sigma, self.clip_iterations)

@@ -41,7 +41,6 @@ __all__ = [
     "METHODS",
     "trace_mask",
     "window_regions",
-    "deep_frame",
     "pixel_weights",
     "white_light_scaling",
     "chromatic_scaling",
@@ -124,36 +123,24 @@ def window_regions(solution, shape, inner, outer):
     return region, measure
 
 
-def deep_frame(data):
-    """Median over time of a cube, ignoring NaN (bottleneck: ~10x numpy's speed).
-
-    Parameters
-    ----------
-    data : ndarray (nints, ny, nx)
-
-    Returns
-    -------
-    ndarray (ny, nx)
-    """
-    return bn.nanmedian(data, axis=0)
-
-
 def pixel_weights(err):
-    """Inverse variance of each pixel from the time-median of ERR^2.
+    """Inverse variance of each pixel from its median ERR over time.
 
     Parameters
     ----------
-    err : ndarray (nints, ny, nx)
+    err : ndarray (nints, ny, nx) or (ny, nx)
+        ERR cube, or its median over time (an exposure statistic).
 
     Returns
     -------
     ndarray (ny, nx) of float32
         0 where the variance is not finite or not positive.
     """
-    # Every 4th integration (>= 8 values from 32 on) gives the variance to
-    # ~10 %, plenty for weights, at a quarter of a full-cube median.
-    sample = err[::4] if err.shape[0] >= 32 else err
-    var = bn.nanmedian(sample * sample, axis=0)
+    if err.ndim == 3:
+        # Every 4th integration (>= 8 values from 32 on) gives the variance to
+        # ~10 %, plenty for weights, at a quarter of a full-cube median.
+        err = bn.nanmedian(err[::4] if err.shape[0] >= 32 else err, axis=0)
+    var = np.square(err, dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         w = np.where(np.isfinite(var) & (var > 0), 1.0 / var, 0.0)
     return w.astype(np.float32)
@@ -385,6 +372,8 @@ def correct_oneoverf(
     column_window=31,
     clip=5.0,
     chunk=32,
+    deep=None,
+    err_median=None,
 ):
     """Estimate and subtract the 1/f offsets of a cube, in place.
 
@@ -411,6 +400,10 @@ def correct_oneoverf(
         Outlier threshold (sigma) of the weighted methods.
     chunk : int
         Integrations processed at a time.
+    deep, err_median : ndarray (ny, nx) or None
+        The exposure's deep frame and median ERR
+        (`~jwst_soss_custom.statistics.ExposureStatistics`); None: computed
+        from ``data`` and ``err``.
 
     Returns
     -------
@@ -427,7 +420,9 @@ def correct_oneoverf(
     traces = trace_mask(solution, shape, inner_width)
     allowed = ~(traces | exclude)
     region = np.zeros(shape, np.intp)
-    deep = deep_frame(data)
+    if deep is None:
+        deep = bn.nanmedian(data, axis=0)
+    weights = pixel_weights(err if err_median is None else err_median)
     if method == "median":
         scaling = white_light_scaling(data, deep, traces, smoothing_window)
         offsets = column_offsets(data, deep, scaling, ~allowed, chunk)[:, None, :]
@@ -435,10 +430,9 @@ def correct_oneoverf(
         # The star's scale is fitted, so the traces pin it down rather than
         # bias the offset: only ``exclude`` applies (measured: masking the
         # traces leaves the scale poorly constrained and the offsets ~1.5x noisier).
-        offsets = solve_offsets(data, dq, deep, pixel_weights(err), ~exclude, clip, chunk)[0]
+        offsets = solve_offsets(data, dq, deep, weights, ~exclude, clip, chunk)[0]
         offsets = offsets[:, None, :]
     else:
-        weights = pixel_weights(err)
         measure = [allowed]
         if method == "scale-achromatic":
             scaling = white_light_scaling(data, deep, traces, smoothing_window)

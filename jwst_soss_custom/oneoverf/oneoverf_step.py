@@ -7,6 +7,7 @@ import numpy as np
 
 from jwst_soss_custom.dq import reference_pixels
 from jwst_soss_custom.exposure import SossInputError, check_soss_model
+from jwst_soss_custom.statistics import attach, statistics_of
 from jwst_soss_custom.stpipe import SossStep
 from jwst_soss_custom.tracing import traces_for
 
@@ -68,6 +69,7 @@ class SossOneOverFStep(SossStep):
             self.record_step_status(model, "SKIPPED")
             return model
 
+        stats = statistics_of(model)
         shape = model.data.shape[1:]
         exclude = reference_pixels(shape)
         order0 = getattr(model, ORDER0_ATTRIBUTE, None)
@@ -89,6 +91,8 @@ class SossOneOverFStep(SossStep):
             smoothing_window=self.smoothing_window,
             column_window=self.column_window,
             clip=self.clip,
+            deep=stats.deep,
+            err_median=stats.err,
         )
         log.info(
             "Removed 1/f offsets (%s): RMS %.4f DN/s per column over %d integrations.",
@@ -103,6 +107,7 @@ class SossOneOverFStep(SossStep):
 
             path = self.make_output_path(basepath=model.meta.filename, suffix="oneoverf", ext="png")
             plot_oneoverf(before, model.data, offsets[:, 0], path)
+        attach(model, stats)
         self.record_step_status(model)
         return model
 

@@ -7,7 +7,6 @@ compared with the deep frame to measure how order 1 moved and widened.
 """
 
 import logging
-from typing import NamedTuple
 
 import bottleneck as bn
 import numpy as np
@@ -16,8 +15,6 @@ from scipy import ndimage
 from jwst_soss_custom.dq import usable
 
 __all__ = [
-    "DeepFrame",
-    "deep_frame",
     "column_centroids",
     "fit_trace_offset",
     "stability_regressors",
@@ -32,70 +29,6 @@ log = logging.getLogger(__name__)
 
 #: Row layout of the trace-stability regressors (one row per integration).
 REGRESSOR_DTYPE = np.dtype([("int_num", "i4"), ("dx", "f8"), ("dy", "f8"), ("dwidth", "f8")])
-
-
-class DeepFrame(NamedTuple):
-    """Median over time of a cube, with what is needed to weight and trust it.
-
-    Attributes
-    ----------
-    data : ndarray (ny, nx) of float32
-        Median of the usable values (NaN where a pixel is never usable).
-    err : ndarray (ny, nx) of float32 or None
-        Median ERR of one integration (a fixed per-pixel variance for
-        weights that do not correlate with each integration's noise).
-    count : ndarray (ny, nx) of int
-        Integrations that contributed.
-    """
-
-    data: np.ndarray
-    err: np.ndarray | None
-    count: np.ndarray
-
-    @property
-    def noise(self):
-        """1-sigma error of the median: ERR x sqrt(pi / 2 / count)."""
-        return self.err * np.sqrt(np.pi / 2 / np.maximum(self.count, 1))
-
-
-def deep_frame(data, dq, err=None, rows_per_chunk=32):
-    """Median over time of the usable pixels (and of ERR).
-
-    Parameters
-    ----------
-    data : ndarray (nints, ny, nx)
-        Science cube (DN/s).
-    dq : ndarray of uint32, same shape
-    err : ndarray, same shape, optional
-        ERR cube.
-    rows_per_chunk : int
-        Detector rows processed at a time (bounds the masked copy to
-        ``nints x rows_per_chunk x nx``).
-
-    Returns
-    -------
-    DeepFrame
-    """
-    nints, ny, nx = data.shape
-    deep = np.empty((ny, nx), np.float32)
-    median_err = None if err is None else np.empty((ny, nx), np.float32)
-    count = np.empty((ny, nx), np.int32)
-    nan = np.float32(np.nan)
-    for start in range(0, ny, rows_per_chunk):
-        rows = slice(start, min(start + rows_per_chunk, ny))
-        block = data[:, rows]
-        ok = usable(block, dq[:, rows])
-        count[rows] = ok.sum(axis=0)
-        # bottleneck's nanmedian is ~10x numpy's (docs/performance.md).
-        with np.errstate(invalid="ignore"):
-            deep[rows] = bn.nanmedian(np.where(ok, block, nan), axis=0)
-            if err is not None:
-                # ERR changes little between integrations (only with the transit
-                # depth): a median over <= 64 of them, evenly spaced, is enough.
-                pick = slice(None, None, max(1, nints // 64))
-                median_err[rows] = bn.nanmedian(
-                    np.where(ok[pick], err[pick, rows], nan), axis=0)
-    return DeepFrame(deep, median_err, count)
 
 
 def _window_weights(centre, width, ny):

@@ -7,12 +7,12 @@ import numpy as np
 from jwst_soss_custom.dq import reference_pixels
 from jwst_soss_custom.exposure import SossInputError, check_soss_model
 from jwst_soss_custom.products import REGRESSORS_ATTRIBUTE
+from jwst_soss_custom.statistics import attach, statistics_of
 from jwst_soss_custom.stpipe import SossStep
 
 from .refine import (
     approximate_order3,
     core_mask,
-    deep_frame,
     detect_order0,
     refine_solution,
     stability_regressors,
@@ -79,20 +79,11 @@ class SossTracingStep(SossStep):
         model = self.prepare_output(input_data)
         check_soss_model(model)
         nints, ny, nx = model.data.shape
-        solution = predict_traces(model.meta.instrument.pupil_position, self.orders, nx)
-        solution.record["order3"] = "not traced or extracted: pastasoss has no order-3 model"
-        frame = deep_frame(model.data, model.dq, model.err)
-        deep, noise = frame.data, frame.noise
-        if self.refine:
-            solution = refine_solution(
-                deep, solution, self.refine_width, self.refine_isolation, degree=self.refine_degree
-            )
-        if self.wavelength_check:
-            check_wavelengths(
-                deep, solution, load_line_list(self.line_list),
-                snr_min=self.wavelength_snr_min, apply_sigma=self.wavelength_apply_sigma,
-            )
-        mask = self._order0_mask(deep, noise, solution)
+        stats = statistics_of(model)
+        cache = self.exposure_cache(stats)
+        if "solution" not in cache:
+            cache.update(self._exposure_traces(model.meta.instrument.pupil_position, stats))
+        solution, mask, deep = cache["solution"], cache["mask"], stats.deep
         setattr(model, ORDER0_ATTRIBUTE, mask)
         regressors = None
         if self.regressors and 1 in solution.orders:
@@ -117,8 +108,27 @@ class SossTracingStep(SossStep):
             )
         setattr(model, MODEL_ATTRIBUTE, solution.to_tree())
         self._save_side_products(model, solution, regressors, deep, mask)
+        attach(model, stats)
         self.record_step_status(model)
         return model
+
+    def _exposure_traces(self, pwcpos, stats):
+        """Trace solution and order-0 mask from the deep frame, once per exposure."""
+        nx = stats.deep.shape[1]
+        solution = predict_traces(pwcpos, self.orders, nx)
+        solution.record["order3"] = "not traced or extracted: pastasoss has no order-3 model"
+        if self.refine:
+            solution = refine_solution(
+                stats.deep, solution, self.refine_width, self.refine_isolation,
+                degree=self.refine_degree,
+            )
+        if self.wavelength_check:
+            check_wavelengths(
+                stats.deep, solution, load_line_list(self.line_list),
+                snr_min=self.wavelength_snr_min, apply_sigma=self.wavelength_apply_sigma,
+            )
+        mask = self._order0_mask(stats.deep, stats.noise, solution)
+        return {"solution": solution, "mask": mask}
 
     def _order0_mask(self, deep, noise, solution):
         """Contaminant mask from the deep frame and/or the user's file."""
