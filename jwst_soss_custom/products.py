@@ -12,7 +12,13 @@ from stdatamodels.jwst import datamodels
 
 from jwst_soss_custom.exposure import apply_segment_identity, inherit_metadata
 
-__all__ = ["REGRESSORS_ATTRIBUTE", "OrderSpectra", "make_x1dints", "slice_x1dints"]
+__all__ = [
+    "REGRESSORS_ATTRIBUTE",
+    "OrderSpectra",
+    "join_x1dints",
+    "make_x1dints",
+    "slice_x1dints",
+]
 
 #: Attribute of x1dints (and calints) models holding per-integration
 #: trace-stability regressors: a numpy structured array with one row per
@@ -140,18 +146,46 @@ def slice_x1dints(x1dints, start, stop, segment=None):
     -------
     `~stdatamodels.jwst.datamodels.TSOMultiSpecModel`
     """
+    return join_x1dints([(x1dints, start, stop)], segment)
+
+
+def join_x1dints(parts, segment=None):
+    """Concatenate row ranges of several x1dints models (chunks of one exposure).
+
+    Per-integration records ride along: the ``soss_regressors`` rows and
+    per-integration background scales are concatenated, the bad-pixel counts
+    of ``soss_badpix`` that depend on the integrations are summed; every other
+    record is taken from the first part (they are exposure-level results,
+    the same for all chunks).
+
+    Parameters
+    ----------
+    parts : list of (TSOMultiSpecModel, int, int)
+        Each model with the row range (0-based, stop exclusive) to take, in
+        time order.
+    segment : CubeModel or None
+        The input segment these rows came from (see `slice_x1dints`).
+
+    Returns
+    -------
+    `~stdatamodels.jwst.datamodels.TSOMultiSpecModel`
+    """
+    first = parts[0][0]
     output = datamodels.TSOMultiSpecModel()
-    inherit_metadata(output, x1dints)
+    inherit_metadata(output, first)
+    if len(parts) > 1:
+        _join_records(output, parts)
+    regressors = [getattr(m, REGRESSORS_ATTRIBUTE, None) for m, *_ in parts]
+    if regressors[0] is not None:
+        rows = [np.asarray(r)[a:b] for r, (_, a, b) in zip(regressors, parts, strict=True)]
+        setattr(output, REGRESSORS_ATTRIBUTE, np.concatenate(rows))
     number = None
     if segment is not None:
         number = segment.meta.exposure.segment_number
         apply_segment_identity(output, segment)
-    regressors = getattr(x1dints, REGRESSORS_ATTRIBUTE, None)
-    if regressors is not None:
-        setattr(output, REGRESSORS_ATTRIBUTE, np.asarray(regressors)[start:stop].copy())
-    for spec in x1dints.spec:
+    for k, spec in enumerate(first.spec):
         part = datamodels.TSOSpecModel()
-        table = np.asarray(spec.spec_table)[start:stop].copy()
+        table = np.concatenate([np.asarray(m.spec[k].spec_table)[a:b] for m, a, b in parts])
         if number is not None:
             table["SEGMENT"] = number
         part.spec_table = table
@@ -161,3 +195,24 @@ def slice_x1dints(x1dints, start, stop, segment=None):
             setattr(part, attr, getattr(spec, attr))
         output.spec.append(part)
     return output
+
+
+def _join_records(output, parts):
+    """Records of several chunks made into the record of their integrations."""
+    badpix = [_record(m, "soss_badpix") for m, *_ in parts]
+    if badpix[0] is not None:
+        # Counts of the integrations each chunk owns (see soss_badpix).
+        output.soss_badpix = {
+            **badpix[0],
+            **{key: sum(b[key] for b in badpix) for key in ("n_flagged", "n_temporal")},
+        }
+    background = [_record(m, "soss_background") for m, *_ in parts]
+    if background[0] is not None and np.ndim(background[0]["scales"]) == 2:
+        scales = [np.asarray(b["scales"])[a:b_] for b, (_, a, b_) in zip(background, parts)]
+        output.soss_background = {**background[0], "scales": np.concatenate(scales)}
+
+
+def _record(model, name):
+    """A ``soss_*`` record of a model as a plain dict (None if absent)."""
+    value = getattr(model, name, None)
+    return getattr(value, "instance", value)

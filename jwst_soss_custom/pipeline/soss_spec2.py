@@ -1,16 +1,28 @@
 """SossSpec2Pipeline: rateints segments of one exposure to per-segment x1dints."""
 
+import gc
 import logging
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
+from jwst.lib.suffix import remove_suffix
 from stdatamodels.jwst import datamodels
 
 from jwst_soss_custom.background import SossBackgroundStep
 from jwst_soss_custom.badpix import SossBadpixStep
-from jwst_soss_custom.exposure import apply_segment_identity, inherit_metadata, load_exposure
+from jwst_soss_custom.chunks import MemoryBudget, plan_chunks
+from jwst_soss_custom.exposure import SossInputError, apply_segment_identity, inherit_metadata
 from jwst_soss_custom.extract import SossExtractStep
 from jwst_soss_custom.oneoverf import SossOneOverFStep
-from jwst_soss_custom.products import slice_x1dints
+from jwst_soss_custom.parallel import can_fork, fork_map
+from jwst_soss_custom.products import join_x1dints
+from jwst_soss_custom.source import ExposureSource
+from jwst_soss_custom.statistics import attach, exposure_statistics
 from jwst_soss_custom.stpipe import SossPipeline
 from jwst_soss_custom.tracing import SossTracingStep
 
@@ -23,17 +35,22 @@ class SossSpec2Pipeline(SossPipeline):
     """Clean and extract a SOSS time series, all segments as one exposure.
 
     Input: one rateints segment, a list of them, or a level-2 association of
-    all segments of an exposure. The segments are stacked into one time series
-    (exposure-level statistics need every integration), run through
-    soss_badpix, soss_background, soss_tracing, soss_oneoverf and soss_extract,
-    and written back per segment as ``<segment>_x1dints.fits`` (and
-    ``<segment>_calints.fits`` with ``save_calints``).
+    all segments of an exposure. The exposure-level statistics (deep frame,
+    median ERR, per-pixel noise) are computed once over every integration of
+    every segment; then chunks of integrations, sized to ``memory_limit``, run
+    through soss_badpix, soss_background, soss_tracing, soss_oneoverf and
+    soss_extract, all sharing those statistics, so the result does not depend
+    on the chunking. Products are written per segment as
+    ``<segment>_x1dints.fits`` (and ``<segment>_calints.fits`` with
+    ``save_calints``), each as soon as its segment is done.
     """
 
     class_alias = "soss_spec2"
 
     spec = """
     save_calints = boolean(default=False)  # also save the cleaned integrations per segment (*_calints.fits)
+    memory_limit = float(default=3.0, min=0.5)  # GB the reduction may use; the exposure is processed in chunks that fit (results do not depend on it)
+    processes = integer(default=2, min=1)  # processes working on segments (and statistics) in parallel; 1 = this process only
     """  # noqa: E501
 
     step_defs = {
@@ -50,54 +67,206 @@ class SossSpec2Pipeline(SossPipeline):
         Parameters
         ----------
         input_data : str, Path, CubeModel, list, or association file
-            The rateints segment(s) of one exposure.
+            The rateints segment(s) of one exposure (never modified).
 
         Returns
         -------
-        TSOMultiSpecModel or list of TSOMultiSpecModel
-            One x1dints per input segment.
+        TSOMultiSpecModel, list of them, or list of str
+            One x1dints per input segment; with ``save_results`` the products
+            are written as soon as each segment is done and their file names
+            are returned instead (so that a long exposure's products never
+            need to be in memory together).
         """
-        # The stacked cube holds copies of the arrays: input models and
-        # files are never modified.
-        cube, segments = load_exposure(input_data)
-        log.info(
-            "Reducing %d segment(s), %d integrations, as one time series",
-            len(segments),
-            cube.data.shape[0],
-        )
-        cube = self.badpix.run(cube)
-        cube = self.background.run(cube)
-        cube = self.tracing.run(cube)
-        cube = self.oneoverf.run(cube)
-        x1dints = self.extract.run(cube)
-
-        results = []
-        for segment in segments:
-            product = slice_x1dints(x1dints, segment.start, segment.stop, segment=segment.model)
-            product.meta.filename = _product_name(segment.filename, "x1dints")
-            results.append(product)
-            if self.save_calints:
-                self._save_calints(cube, segment)
-
-        # As jwst's Spec2Pipeline: stpipe saves each result under its own
+        # As jwst's Spec2Pipeline: products are saved under their own
         # meta.filename, so segments keep their official names.
         self.output_use_model = True
         self.suffix = False
+        source = ExposureSource(input_data)
+        processes = self.processes if can_fork() else 1
+        budget = MemoryBudget(self.memory_limit, source.nints, source.frame_shape,
+                              min(processes, len(source.segments)))
+        halo = self._halo()
+        groups = self._plan(source, budget, halo)
+        processes = min(processes, len(groups))
+        log.info(
+            "Reducing %d segment(s), %d integrations, as one time series: %d chunk(s) of "
+            "<= %d integrations, %d process(es), memory_limit %.1f GB",
+            len(source.segments), source.nints, sum(map(len, groups)),
+            budget.chunk_integrations, processes, self.memory_limit,
+        )
+        timer = _StageTimer()
+        with timer("statistics"):
+            stats = exposure_statistics(
+                lambda rows: source.read(rows=rows), source.nints, source.frame_shape,
+                rows_per_band=budget.band_rows, processes=self.processes,
+            )
+        # stpipe collects garbage before every step run; with the schemas and
+        # models loaded by now that is ~0.25 s a run. Freezing what exists
+        # leaves only the chunks' new objects to scan.
+        gc.collect()
+        gc.freeze()
+        try:
+            with tempfile.TemporaryDirectory(prefix="soss_spec2_") as scratch:
+                outcomes = fork_map(
+                    lambda group: self._reduce(
+                        source, stats, group, halo, scratch if processes > 1 else None
+                    ),
+                    groups,
+                    processes,
+                )
+                results = [self._collect(p) for products, _ in outcomes for p in products]
+        finally:
+            gc.unfreeze()
+        for _, seconds in outcomes:
+            timer.add(seconds)
+        log.info("Time per stage (s, summed over processes): %s", timer)
         return results[0] if len(results) == 1 else results
 
-    def _save_calints(self, cube, segment):
-        rows = slice(segment.start, segment.stop)
-        calints = datamodels.CubeModel(data=cube.data[rows], err=cube.err[rows], dq=cube.dq[rows])
-        inherit_metadata(calints, cube)
+    def _plan(self, source, budget, halo):
+        """Chunks of integrations, grouped by the process that will run them in turn."""
+        if self.extract.box_mode != "optimize":
+            chunks = plan_chunks(source.segments, budget.chunk_integrations, halo)
+            return [
+                [c for c in chunks if segment.start <= c[0] < segment.stop]
+                for segment in source.segments
+            ]
+        # The widths are compared on the scatter of the whole time series.
+        if budget.chunk_integrations < source.nints or self.processes > 1:
+            raise SossInputError(
+                "steps.extract.box_mode='optimize' compares the widths over the whole time "
+                f"series, so the {source.nints} integrations must be reduced in one chunk "
+                "by one process: give processes=1 and a memory_limit of "
+                f"{budget.required_gb(source.nints):.1f} GB or more, or box_mode='fixed'."
+            )
+        return [[(0, source.nints)]]
+
+    def _reduce(self, source, stats, group, halo, scratch):
+        """Chunks through the steps, in turn; the x1dints of the segments they complete.
+
+        Returns
+        -------
+        products : list of TSOMultiSpecModel or str
+            Each product, or where it was written: the output (with
+            ``save_results``) or ``scratch`` (a worker process's product, read
+            back by `_collect`).
+        seconds : dict
+            Time spent per stage.
+        """
+        timer = _StageTimer()
+        products, parts = [], {}
+        for start, stop in group:
+            lo, hi = max(0, start - halo), min(source.nints, stop + halo)
+            with timer("read"):
+                cube = source.cube(lo, hi)
+            attach(cube, stats)
+            cube._soss_core = slice(start - lo, stop - lo)
+            holder = next(s for s in source.segments if s.start <= start < s.stop)
+            cube.meta.filename = holder.filename
+            if (start, stop) != (holder.start, holder.stop):
+                # What a step saves (save_results, diagnostics) is then named
+                # per chunk: jw..._nis_int0001-0104_badpix.fits.
+                first = cube.meta.exposure.integration_start
+                label = f"int{first + start - lo:04d}-{first + stop - lo - 1:04d}"
+                root, separator = remove_suffix(Path(holder.filename).stem)
+                cube.meta.filename = f"{root}_{label}{separator or '_'}rateints.fits"
+                log.info("Chunk %s", cube.meta.filename)
+            for name in ("badpix", "background", "tracing", "oneoverf"):
+                with timer(name):
+                    cube = getattr(self, name).run(cube)
+            with timer("extract"):
+                x1dints = self.extract.run(cube)
+            for index, segment in enumerate(source.segments):
+                first, last = max(start, segment.start), min(stop, segment.stop)
+                if first >= last:
+                    continue
+                parts.setdefault(index, []).append((x1dints, first - lo, last - lo))
+                with timer("write"):
+                    if self.save_calints:
+                        self._save_calints(cube, first - lo, last - lo, segment,
+                                           last == segment.stop)
+                    if last == segment.stop:
+                        products.append(self._segment_product(parts.pop(index), segment, scratch))
+            del cube
+        return products, timer.seconds
+
+    def _collect(self, product):
+        """A product back from a worker process: read it if it was only passed on."""
+        if isinstance(product, _Scratch):
+            with datamodels.open(product.path) as model:
+                return model.copy()
+        return product
+
+    def _halo(self):
+        """Neighbouring integrations each chunk reads on both sides (running medians in time)."""
+        halo = self.badpix.temporal_window // 2 if self.badpix.temporal else 0
+        if self.oneoverf.method in ("median", "scale-achromatic"):
+            halo += self.oneoverf.smoothing_window // 2
+        return halo
+
+    def _segment_product(self, parts, segment, scratch=None):
+        """The x1dints of one segment from its chunks; saved now with save_results."""
+        product = join_x1dints(parts, segment=segment.model)
+        product.meta.filename = _product_name(segment.filename, "x1dints")
+        if self.save_results:
+            self.finalize_result(product, [])
+            path = self.save_model(product, output_file=product.meta.filename, suffix=False,
+                                   force=True)
+            product.close()
+            return path
+        if scratch is not None:
+            path = Path(scratch) / product.meta.filename
+            product.save(path)
+            return _Scratch(str(path))
+        return product
+
+    def _save_calints(self, cube, start, stop, segment, last):
+        """Append a chunk's cleaned integrations to its segment's calints."""
+        rows = slice(start, stop)
+        self._calints_parts = getattr(self, "_calints_parts", [])
+        self._calints_parts.append((cube.data[rows].copy(), cube.err[rows].copy(),
+                                    cube.dq[rows].copy(), cube))
+        if not last:
+            return
+        arrays = [np.concatenate(a) for a in zip(*(p[:3] for p in self._calints_parts))]
+        calints = datamodels.CubeModel(data=arrays[0], err=arrays[1], dq=arrays[2])
+        inherit_metadata(calints, self._calints_parts[0][3])
         apply_segment_identity(calints, segment.model)
         calints.meta.filename = _product_name(segment.filename, "calints")
         self.save_model(calints, output_file=calints.meta.filename, suffix=False, force=True)
+        self._calints_parts = []
+
+
+@dataclass
+class _Scratch:
+    """A product a worker process wrote to a scratch file for the parent to read."""
+
+    path: str
+
+
+class _StageTimer:
+    """Wall time spent per stage, summed over calls (and over processes with `add`)."""
+
+    def __init__(self):
+        self.seconds = {}
+
+    @contextmanager
+    def __call__(self, name):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
+
+    def add(self, seconds):
+        for name, value in seconds.items():
+            self.seconds[name] = self.seconds.get(name, 0.0) + value
+
+    def __str__(self):
+        return ", ".join(f"{name} {value:.1f}" for name, value in self.seconds.items())
 
 
 def _product_name(filename, suffix):
     """``jw..._nis_rateints.fits`` -> ``jw..._nis_<suffix>.fits``."""
-    from jwst.lib.suffix import remove_suffix
-
     stem = Path(filename or "soss").stem
     root, separator = remove_suffix(stem)
     return f"{root}{separator or '_'}{suffix}.fits"

@@ -1,0 +1,124 @@
+"""Cut an exposure into chunks of integrations that fit a memory budget.
+
+`soss_spec2` holds one chunk of integrations (plus a few neighbours on each
+side for the running medians in time) at a time, and reads the exposure-level
+statistics band of detector rows by band. `MemoryBudget` turns the user's
+``memory_limit`` into both sizes from measured costs; `plan_chunks` cuts every
+segment into nearly equal chunks (a chunk never spans two segments, so each
+segment's products are complete when its last chunk is done).
+"""
+
+import math
+from dataclasses import dataclass
+
+from jwst_soss_custom.exposure import SossInputError
+
+__all__ = ["MemoryBudget", "plan_chunks"]
+
+GB = 1e9
+#: Memory in use before any array is read: Python, jwst and stpipe loaded,
+#: statistics and trace models (measured: ~0.45 GB), with a margin.
+BASE_BYTES = 0.6 * GB
+#: Memory of a forked worker process of its own (interpreter state it
+#: touches; the parent's arrays are shared until written).
+WORKER_BYTES = 0.2 * GB
+#: Bytes per pixel of one integration while a chunk runs through the steps:
+#: SCI, ERR and DQ (12) plus the steps' largest temporaries (measured on the
+#: full preset: peak grows by ~18 bytes per pixel of the chunk), plus the
+#: x1dints rows kept until the segment is done.
+CHUNK_BYTES_PER_PIXEL = 20
+#: Bytes per pixel of a band of rows while the statistics are computed: the
+#: three arrays read (12), the masked copy, the mask, the differences and
+#: bottleneck's working copy.
+BAND_BYTES_PER_PIXEL = 30
+
+
+@dataclass
+class MemoryBudget:
+    """Chunk and band sizes for a memory limit.
+
+    Parameters
+    ----------
+    limit_gb : float
+        Memory the reduction may use, in GB (1e9 bytes).
+    nints : int
+        Integrations in the exposure.
+    frame_shape : tuple of int
+        (ny, nx).
+    processes : int
+        Processes holding a chunk (or a band) at the same time.
+
+    Attributes
+    ----------
+    chunk_integrations : int
+        Largest number of integrations (neighbours included) held at a time.
+    band_rows : int
+        Detector rows per band for the exposure statistics.
+    """
+
+    limit_gb: float
+    nints: int
+    frame_shape: tuple
+    processes: int = 1
+
+    def __post_init__(self):
+        ny, nx = self.frame_shape
+        # Each process's share; forked workers add their own interpreter state.
+        free = (self.limit_gb * GB - BASE_BYTES - (self.processes - 1) * WORKER_BYTES)
+        free /= self.processes
+        per_int = CHUNK_BYTES_PER_PIXEL * ny * nx
+        per_row = BAND_BYTES_PER_PIXEL * nx * self.nints
+        if free < 8 * per_int or free < per_row:
+            need = (BASE_BYTES + (self.processes - 1) * WORKER_BYTES
+                    + self.processes * max(8 * per_int, per_row))
+            raise SossInputError(
+                f"memory_limit={self.limit_gb} GB is too small for this exposure "
+                f"({self.nints} integrations, {self.processes} process(es)): it needs at "
+                f"least {need / GB:.2f} GB (8 integrations at a time, and one detector "
+                "row over all integrations, per process). Raise memory_limit or lower "
+                "processes."
+            )
+        self.chunk_integrations = int(min(self.nints, free // per_int))
+        self.band_rows = int(max(1, min(32, free // per_row)))
+
+    def required_gb(self, nints):
+        """Memory limit (GB) under which one process holds ``nints`` integrations at once.
+
+        Parameters
+        ----------
+        nints : int
+
+        Returns
+        -------
+        float
+        """
+        ny, nx = self.frame_shape
+        return (BASE_BYTES + nints * CHUNK_BYTES_PER_PIXEL * ny * nx) / GB
+
+
+def plan_chunks(segments, size, halo=0):
+    """Integration ranges of the chunks: every segment cut into nearly equal parts.
+
+    Parameters
+    ----------
+    segments : list of `~jwst_soss_custom.exposure.SegmentInfo`
+        The exposure's segments, in time order.
+    size : int
+        Most integrations held at a time, ``halo`` neighbours on each side
+        included.
+    halo : int
+        Neighbouring integrations read on each side of a chunk.
+
+    Returns
+    -------
+    list of (int, int)
+        ``(start, stop)`` of each chunk in the exposure (0-based, stop exclusive).
+    """
+    core = max(1, size - 2 * halo)
+    chunks = []
+    for segment in segments:
+        n = segment.stop - segment.start
+        parts = math.ceil(n / core)
+        edges = [segment.start + round(k * n / parts) for k in range(parts + 1)]
+        chunks += list(zip(edges[:-1], edges[1:]))
+    return chunks
