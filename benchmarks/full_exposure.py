@@ -3,12 +3,15 @@
 Simulates (once, cached) the ``full`` preset (537 integrations x 256 x 2048 in
 four segments), then runs ``strun soss_spec2`` and ``strun soss_tso3`` exactly
 as a user would, each as its own child process, and reports for each its
-wall time, its peak resident memory, and the time of every step (from
-stpipe's log timestamps). Results are printed and written as JSON.
+wall time, its peak memory (summed over the worker processes it forks), and
+the time of every stage (soss_spec2's own per-stage record, summed over its
+processes) or step (soss_tso3, from stpipe's log timestamps). Results are
+printed and written as JSON.
 
 Usage::
 
-    python benchmarks/full_exposure.py [--workdir DIR] [--preset full] [--json out.json]
+    python benchmarks/full_exposure.py [--workdir DIR] [--preset full] [--nints N]
+        [--json out.json] [-- --memory_limit=2 ...]
 """
 
 import argparse
@@ -16,43 +19,69 @@ import json
 import os
 import platform
 import re
-import resource
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
+
+from astropy.io import fits
 
 BIN = Path(sys.executable).parent
 STEP_LINE = re.compile(r"^(\S+ \S+) - stpipe\.step - INFO - Step (\w+) (running|done)")
 
 
-def measured(cmd, cwd):
-    """Run ``cmd`` in a child process; return (wall seconds, peak RSS MB, stdout+stderr).
+def _tree(pid):
+    """``pid`` and all its descendants (from /proc)."""
+    children = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    out, todo = [], [pid]
+    while todo:
+        out.append(todo.pop())
+        todo += children.get(out[-1], [])
+    return out
 
-    The peak comes from a one-child helper process, so that
-    ``RUSAGE_CHILDREN`` holds exactly that command's maximum.
+
+def _pss_kb(pid):
+    """Proportional set size of a process (shared pages split among their users)."""
+    try:
+        text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    except OSError:
+        return 0
+    match = re.search(r"^Pss:\s+(\d+) kB", text, re.MULTILINE)
+    return int(match.group(1)) if match else 0
+
+
+def measured(cmd, cwd):
+    """Run ``cmd``; return (wall seconds, peak memory MB, stdout+stderr).
+
+    The peak is the largest sum, over the command's process and every worker
+    process it forks, of their proportional set sizes (PSS: pages shared
+    after a fork counted once in total), sampled every 50 ms.
     """
-    probe = (
-        "import resource, subprocess, sys;"
-        "p = subprocess.run(sys.argv[1:], capture_output=True, text=True);"
-        "sys.stdout.write(p.stdout + p.stderr);"
-        "print('PEAK_KB', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss);"
-        "sys.exit(p.returncode)"
-    )
     start = time.perf_counter()
-    proc = subprocess.run(
-        [sys.executable, "-c", probe, *map(str, cmd)],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        env=dict(os.environ, STPIPE_DISABLE_CRDS_STEPPARS="true", MPLBACKEND="Agg"),
-    )
-    wall = time.perf_counter() - start
+    with tempfile.TemporaryFile("w+") as out:
+        proc = subprocess.Popen(
+            [str(c) for c in cmd], cwd=cwd, stdout=out, stderr=subprocess.STDOUT, text=True,
+            env=dict(os.environ, STPIPE_DISABLE_CRDS_STEPPARS="true", MPLBACKEND="Agg"),
+        )
+        peak = 0
+        while proc.poll() is None:
+            peak = max(peak, sum(_pss_kb(pid) for pid in _tree(proc.pid)))
+            time.sleep(0.05)
+        wall = time.perf_counter() - start
+        out.seek(0)
+        log = out.read()
     if proc.returncode != 0:
-        sys.exit(f"{cmd} failed:\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}")
-    peak_kb = int(re.search(r"PEAK_KB (\d+)", proc.stdout).group(1))
-    return wall, peak_kb / 1024, proc.stdout
+        sys.exit(f"{cmd} failed:\n{log[-5000:]}")
+    return wall, peak / 1024, log
 
 
 def associate(folder, pattern, name, *options):
@@ -63,6 +92,17 @@ def associate(folder, pattern, name, *options):
         check=True,
         capture_output=True,
     )
+
+
+STAGE_LINE = re.compile(r"Time per stage \(s, summed over processes\): (.*)$", re.MULTILINE)
+
+
+def stage_times(log):
+    """soss_spec2's own record of the time per stage, summed over its processes."""
+    match = STAGE_LINE.search(log)
+    if not match:
+        return {}
+    return {k: float(v) for k, v in (item.rsplit(" ", 1) for item in match.group(1).split(", "))}
 
 
 def step_times(log):
@@ -81,62 +121,107 @@ def step_times(log):
     return spent
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workdir", type=Path, default=Path("benchmark_output"))
-    parser.add_argument("--preset", default="full")
-    parser.add_argument("--nints", type=int, default=None, help="override the preset's nints")
-    parser.add_argument("--json", type=Path, default=None)
-    args = parser.parse_args()
+def run_exposure(work, preset="full", nints=None, nsegments=None, spec2_options=(),
+                 tso3=True, simulate_options=()):
+    """Simulate (once) and reduce one exposure; return its report dict.
 
-    work = args.workdir.resolve()
-    work.mkdir(parents=True, exist_ok=True)
-    tag = args.preset + (f"_{args.nints}" if args.nints else "")
+    Parameters
+    ----------
+    work : Path
+        Folder for the simulated rateints (kept between runs) and the products.
+    preset : str
+        Simulator preset.
+    nints, nsegments : int or None
+        Overrides of the preset's size.
+    spec2_options : sequence of str
+        Extra ``strun soss_spec2`` arguments (e.g. ``--memory_limit=2``).
+    tso3 : bool
+        Also run ``strun soss_tso3``.
+    simulate_options : sequence of str
+        Extra ``soss_simulate`` arguments.
+
+    Returns
+    -------
+    dict
+    """
+    tag = preset + (f"_{nints}" if nints else "") + (f"_{nsegments}seg" if nsegments else "")
     rateints = work / f"rateints_{tag}"
-    if not list(rateints.glob("*_rateints.fits")):
-        cmd = [BIN / "soss_simulate", "--preset", args.preset, "--output-dir", rateints]
-        if args.nints:
-            cmd += ["--nints", args.nints]
+    if not (rateints / "spec2_asn.json").exists():
+        cmd = [BIN / "soss_simulate", "--preset", preset, "--output-dir", rateints, "--quiet"]
+        cmd += ["--nints", nints] if nints else []
+        cmd += ["--nsegments", nsegments] if nsegments else []
+        cmd += list(simulate_options)
         wall, peak, _ = measured(cmd, work)
-        print(f"simulated {tag} in {wall:.1f} s (peak {peak:.0f} MB)")
+        print(f"simulated {tag} in {wall:.1f} s (peak {peak:.0f} MB)", flush=True)
         associate(rateints, "*_rateints.fits", "spec2_asn.json", "-r", "DMSLevel2bBase")
     nbytes = sum(p.stat().st_size for p in rateints.glob("*_rateints.fits"))
+    n = sum(fits.getheader(p, "SCI")["NAXIS3"] for p in rateints.glob("*_rateints.fits"))
 
     x1d = work / f"x1dints_{tag}"
-    spec2 = measured(
-        [BIN / "strun", "soss_spec2", rateints / "spec2_asn.json", "--output_dir", x1d], work
-    )
-    associate(x1d, "*_x1dints.fits", "tso3_asn.json", "--product-name", "bench")
-    tso3 = measured(
-        [BIN / "strun", "soss_tso3", x1d / "tso3_asn.json", "--output_dir", work / f"products_{tag}"],
+    wall, peak, log = measured(
+        [BIN / "strun", "soss_spec2", rateints / "spec2_asn.json", "--output_dir", x1d,
+         *spec2_options],
         work,
     )
+    report = {
+        "exposure": tag,
+        "nints": n,
+        "rateints_GB": round(nbytes / 1e9, 2),
+        "spec2_options": list(spec2_options),
+        "soss_spec2": {"wall_s": round(wall, 1), "peak_MB": round(peak),
+                       "stages_s": {k: round(v, 1) for k, v in stage_times(log).items()}},
+    }
+    if tso3:
+        associate(x1d, "*_x1dints.fits", "tso3_asn.json", "--product-name", "bench")
+        wall, peak, log = measured(
+            [BIN / "strun", "soss_tso3", x1d / "tso3_asn.json", "--output_dir",
+             work / f"products_{tag}"],
+            work,
+        )
+        report["soss_tso3"] = {"wall_s": round(wall, 1), "peak_MB": round(peak),
+                               "steps_s": {k: round(v, 1) for k, v in step_times(log).items()}}
+        report["total_wall_s"] = round(report["soss_spec2"]["wall_s"] + wall, 1)
+        report["total_peak_MB"] = max(report["soss_spec2"]["peak_MB"], round(peak))
+    return report
 
+
+def machine():
+    """What the numbers were measured on."""
     import jwst
     import numpy
 
     import jwst_soss_custom
 
-    report = {
-        "preset": tag,
-        "rateints_GB": round(nbytes / 1e9, 2),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "numpy": numpy.__version__,
-            "jwst": jwst.__version__,
-            "jwst_soss_custom": jwst_soss_custom.__version__,
-        },
+    return {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "numpy": numpy.__version__,
+        "jwst": jwst.__version__,
+        "jwst_soss_custom": jwst_soss_custom.__version__,
     }
-    for name, (wall, peak, log) in (("soss_spec2", spec2), ("soss_tso3", tso3)):
-        report[name] = {
-            "wall_s": round(wall, 1),
-            "peak_MB": round(peak),
-            "steps_s": {k: round(v, 1) for k, v in step_times(log).items()},
-        }
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workdir", type=Path, default=Path("benchmark_output"))
+    parser.add_argument("--preset", default="full")
+    parser.add_argument("--nints", type=int, default=None, help="override the preset's nints")
+    parser.add_argument("--nsegments", type=int, default=None)
+    parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("spec2_options", nargs="*", help="extra strun soss_spec2 options")
+    args = parser.parse_args()
+    work = args.workdir.resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    report = run_exposure(work, args.preset, args.nints, args.nsegments, args.spec2_options)
+    emit(report, args.json)
+
+
+def emit(report, path=None):
+    """Print a report (with the machine it was measured on) and write it as JSON."""
+    report["machine"] = machine()
     print(json.dumps(report, indent=2))
-    if args.json:
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
+    if path:
+        Path(path).write_text(json.dumps(report, indent=2) + "\n")
 
 
 if __name__ == "__main__":

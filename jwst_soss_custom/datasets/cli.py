@@ -23,6 +23,8 @@ def build_parser():
                         help="number of integrations (default: the preset's)")
     parser.add_argument("--nsegments", type=int, default=None,
                         help="number of segment files (default: the preset's)")
+    parser.add_argument("--no-variances", action="store_true",
+                        help="leave out VAR_POISSON and VAR_RNOISE (smaller files)")
     parser.add_argument("--quiet", action="store_true", help="only print the file names")
     return parser
 
@@ -41,6 +43,8 @@ def main(argv=None):
         overrides["nints"] = args.nints
     if args.nsegments is not None:
         overrides["nsegments"] = args.nsegments
+    if args.no_variances:
+        overrides["write_variances"] = False
     try:
         start = time.perf_counter()
         result = simulate(args.output_dir, preset=args.preset, seed=args.seed, **overrides)

@@ -120,6 +120,10 @@ class SimConfig:
         Multiplies the injected depth spectrum Rp/R*(lambda)^2.
     program, observation, visit : str
         Identifiers used in metadata and file names.
+    write_variances : bool
+        Write the VAR_POISSON and VAR_RNOISE extensions as Detector1 does;
+        False leaves them out (40 % smaller files, for very long benchmark
+        exposures: the reduction reads only SCI, ERR and DQ).
     preset : str or None
         Name of the preset the configuration came from (for the record).
     """
@@ -169,6 +173,7 @@ class SimConfig:
     program: str = "01366"
     observation: str = "001"
     visit: str = "001"
+    write_variances: bool = True
     preset: str | None = field(default=None)
 
     def __post_init__(self):

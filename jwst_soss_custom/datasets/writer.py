@@ -85,7 +85,8 @@ def build_segment(config, arrays, times, segment_number, segment_total, first, l
     `~stdatamodels.jwst.datamodels.CubeModel`
     """
     model = datamodels.CubeModel()
-    for key in ("data", "err", "dq", "var_poisson", "var_rnoise"):
+    keys = ("data", "err", "dq") + (("var_poisson", "var_rnoise") if config.write_variances else ())
+    for key in keys:
         setattr(model, key, arrays[key])
     model.int_times = _int_times_table(times, slice(first - 1, last))
     _fill_meta(model.meta, config, times, segment_number, segment_total, first, last)
