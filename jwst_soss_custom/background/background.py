@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .halo import fit_halo
+
 __all__ = [
     "load_template",
     "load_templates",
@@ -20,6 +22,7 @@ __all__ = [
     "trimmed_median",
     "locate_step",
     "fit_background",
+    "fit_background_and_halo",
     "background_model",
     "subtract_background",
 ]
@@ -217,7 +220,8 @@ def locate_step(template, rows=slice(200, 252), margin=20):
     return int(np.nanargmax(jump)) + 1
 
 
-def fit_background(frames, templates, boxes, step, percentiles=(10.0, 90.0), separate=True):
+def fit_background(frames, templates, boxes, step, percentiles=(10.0, 90.0), separate=True,
+                   halo=None):
     """Best template and its scale(s) on each side of the step.
 
     Parameters
@@ -234,6 +238,10 @@ def fit_background(frames, templates, boxes, step, percentiles=(10.0, 90.0), sep
         Range of data/template ratios kept before the median.
     separate : bool
         One scale per side; otherwise one scale from both regions.
+    halo : ndarray (ny, nx), optional
+        Star light in the regions that is not background (the fitted halo,
+        see `jwst_soss_custom.background.halo.fit_halo`); it is removed from
+        the frames before the ratios are taken.
 
     Returns
     -------
@@ -252,10 +260,14 @@ def fit_background(frames, templates, boxes, step, percentiles=(10.0, 90.0), sep
                 f"Background region columns {cols.start}-{cols.stop} straddle the step "
                 f"at column {step}; move the region or set step_column."
             )
+    regions = []
+    for rows, cols in boxes:
+        region = frames[:, rows, cols]
+        regions.append(region if halo is None else region - halo[rows, cols])
     best = None
     for k, template in enumerate(templates):
         ratios, residual = [], []
-        for rows, cols in boxes:
+        for region, (rows, cols) in zip(regions, boxes):
             t = template[rows, cols].ravel()
             good = np.isfinite(t) & (t > 0)
             if good.sum() < 10:
@@ -265,21 +277,90 @@ def fit_background(frames, templates, boxes, step, percentiles=(10.0, 90.0), sep
                     "pixels; choose a source-free region where the template is positive."
                 )
             with np.errstate(divide="ignore", invalid="ignore"):
-                ratios.append(frames[:, rows, cols].reshape(len(frames), -1)[:, good] / t[good])
+                ratios.append(region.reshape(len(frames), -1)[:, good] / t[good])
         if separate:
             scales = np.stack([trimmed_median(r, percentiles) for r in ratios], axis=-1)
         else:
             scales = np.repeat(trimmed_median(np.hstack(ratios), percentiles)[:, None], 2, axis=1)
-        for side, (rows, cols) in enumerate(boxes):
-            region = np.median(frames[:, rows, cols], axis=0)
+        for side, (region, (rows, cols)) in enumerate(zip(regions, boxes)):
             model = np.median(scales[:, side]) * template[rows, cols]
-            residual.append(np.abs(region - model).ravel())
+            residual.append(np.abs(np.median(region, axis=0) - model).ravel())
         cost = np.nanmedian(np.concatenate(residual))
         if best is None or cost < best[0]:
             best = (cost, k, scales)
     if not np.isfinite(best[2]).all():
         raise ValueError("The background regions hold no finite data; check the input.")
     return best[1], best[2][0] if single else best[2]
+
+
+def fit_background_and_halo(deep, templates, boxes, step, percentiles=(10.0, 90.0),
+                            separate=True, frames=None, halo=True, halo_power=None,
+                            halo_distance=30, threshold=0.25):
+    """Best template, its scales with the star's halo taken out, and the halo.
+
+    The template is chosen and scaled on the deep frame (`fit_background`);
+    the halo is then fitted on the deep frame with that template
+    (`jwst_soss_custom.background.halo.fit_halo`) and removed from the
+    regions before the scales are measured again, on the deep frame or on
+    every integration. The halo is star light: it is only modelled here,
+    never subtracted from the data.
+
+    Parameters
+    ----------
+    deep : ndarray (ny, nx)
+        Deep frame (median over time), NaN where unusable. Without ``halo``
+        only the regions' rows are used.
+    templates : ndarray (ntemplates, ny, nx)
+    boxes : sequence of pairs of slices
+        Scale regions (rows, cols), left then right of ``step``.
+    step : int
+        First column right of the step.
+    percentiles : pair of float
+        Range of data/template ratios kept before the median.
+    separate : bool
+        One scale per side.
+    frames : ndarray (nints, ny, nx), optional
+        Every integration, for per-integration scales; None measures the
+        scales on ``deep``.
+    halo : bool
+        Model the halo; False scales the template to all the light in the
+        regions.
+    halo_power : float or None
+        Fixed power of the halo's fall-off; None fits it.
+    halo_distance : int
+        Rows from the star light within which pixels are left out of the
+        halo fit.
+    threshold : float
+        Star-light threshold of the halo source, as a fraction of the
+        background (`jwst_soss_custom.background.halo.star_light`).
+
+    Returns
+    -------
+    index : int
+        Chosen template.
+    scales : ndarray (2,) or (nints, 2)
+        Background scales left and right of the step.
+    halo_fit : HaloFit or None
+        The fitted halo (None without ``halo``).
+    """
+    index, scales = fit_background(deep, templates, boxes, step, percentiles, separate)
+    halo_fit = None
+    if halo:
+        halo_fit = fit_halo(
+            deep, templates[index], scales, step, power=halo_power,
+            distance=halo_distance, separate=separate, threshold=threshold,
+        )
+    if halo or frames is not None:
+        _, scales = fit_background(
+            deep if frames is None else frames,
+            templates[index : index + 1],
+            boxes,
+            step,
+            percentiles,
+            separate,
+            halo=None if halo_fit is None else halo_fit.image,
+        )
+    return index, scales, halo_fit
 
 
 def background_model(template, scales, step):

@@ -13,6 +13,7 @@ from .background import (
     background_model,
     box_slices,
     fit_background,
+    fit_background_and_halo,
     load_templates,
     locate_step,
     subtract_background,
@@ -31,7 +32,9 @@ class SossBackgroundStep(SossStep):
     used); without it, the packaged SUBSTRIP256 template. Left and right of
     the template's step (located automatically or given) the scale is the
     trimmed median of data/template in one region each, for the deep frame
-    (one pair for the exposure) or for every integration.
+    (one pair for the exposure) or for every integration. The star's
+    extended halo, which reaches every region, is modelled from the deep
+    frame and taken out of the regions first (``halo``).
     """
 
     class_alias = "soss_background"
@@ -43,6 +46,9 @@ class SossBackgroundStep(SossStep):
     separate_scales = boolean(default=True)  # one scale each side of the step (else one from both regions)
     per_integration = boolean(default=False)  # scale every integration (else the deep frame, once)
     percentiles = float_list(min=2, max=2, default=list(10.0, 90.0))  # range of data/template ratios kept before the median
+    halo = boolean(default=True)  # model the star's extended halo (from the deep frame) so the scales measure the background alone
+    halo_power = float(default=-1.0)  # power-law index of the halo's fall-off with distance from the trace; -1 = fit it (0.7-1.6)
+    halo_distance = integer(default=30)  # pixels closer than this (rows) to the star light are left out of the halo fit
     save_background = boolean(default=False)  # save the subtracted model as <root>_bkgmodel.fits (scales in its table)
     save_plot = boolean(default=False)  # save a diagnostic plot <root>_background.png
     suffix = string(default='bkgsub')  # suffix of the saved model
@@ -69,11 +75,12 @@ class SossBackgroundStep(SossStep):
         path = self.reference_path("bkg", default=str(default_background_path()))
         if "index" not in cache:
             cache.update(self._exposure_fit(model.data.shape[1:], stats, path))
-        templates, boxes, step = (cache[k] for k in ("templates", "boxes", "step"))
+        templates, boxes, step, halo = (cache[k] for k in ("templates", "boxes", "step", "halo"))
         index, scales = cache["index"], cache["scales"]
         if self.per_integration:
             index, scales = fit_background(
-                model.data, templates, boxes, step, self.percentiles, self.separate_scales
+                model.data, templates, boxes, step, self.percentiles, self.separate_scales,
+                halo=None if halo is None else halo.image,
             )
         template = templates[index]
         summary = np.atleast_2d(scales).mean(axis=0)
@@ -87,18 +94,33 @@ class SossBackgroundStep(SossStep):
             *summary,
             " (mean over integrations)" if self.per_integration else "",
         )
+        if halo is not None:
+            log.info(
+                "Star halo: amplitude %.3g of the star light at the trace, fall-off power "
+                "%.2f, fitted on %d pixels",
+                halo.amplitude,
+                halo.power,
+                halo.npix,
+            )
         subtract_background(model.data, template, scales, step)
 
         model.meta.background.subtracted = True
         model.meta.background.method = "soss_template"
         model.meta.background.scaling_factor = float(summary.mean())
-        model.soss_background = {
+        record = {
             "template": str(path),
             "template_index": int(index),
             "step_column": int(step),
             "scale": float(summary.mean()),
             "scales": np.asarray(scales, np.float64),
         }
+        if halo is not None:
+            record["halo"] = {
+                "amplitude": halo.amplitude,
+                "power": halo.power,
+                "pixels": halo.npix,
+            }
+        model.soss_background = record
         if self.save_background:
             self._save_model(model, background_model(template, summary, step))
         if self.save_plot:
@@ -107,21 +129,36 @@ class SossBackgroundStep(SossStep):
             png = self.make_output_path(
                 basepath=model.meta.filename, suffix="background", ext="png"
             )
-            plot_background(stats.deep, background_model(template, summary, step), boxes, step, png)
+            plot_background(
+                stats.deep,
+                background_model(template, summary, step),
+                boxes,
+                step,
+                png,
+                halo=None if halo is None else halo.image,
+            )
         attach(model, cache["statistics"])
         self.record_step_status(model)
         return model
 
     def _exposure_fit(self, shape, stats, path):
-        """Template, step column and scales fitted to the deep frame, once per exposure."""
+        """Template, step column, halo and scales fitted to the deep frame, once per exposure."""
         templates = load_templates(path, shape)
         regions = (self.background_box, self.background_box_right)
         boxes = [box_slices(b, templates.shape[1:]) for b in regions]
         step = self.step_column
         if step < 0:
             step = locate_step(np.median(templates, axis=0))
-        index, scales = fit_background(
-            stats.deep, templates, boxes, step, self.percentiles, self.separate_scales
+        index, scales, halo = fit_background_and_halo(
+            stats.deep,
+            templates,
+            boxes,
+            step,
+            self.percentiles,
+            self.separate_scales,
+            halo=self.halo,
+            halo_power=None if self.halo_power < 0 else self.halo_power,
+            halo_distance=self.halo_distance,
         )
         # The next steps' deep frame: that of the background-subtracted cube
         # (exact for one scale pair; with per-integration scales, those of the
@@ -129,7 +166,7 @@ class SossBackgroundStep(SossStep):
         model = background_model(templates[index], scales, step)
         cleaned = stats.replace(deep=(stats.deep - model).astype(np.float32))
         return {
-            "templates": templates, "boxes": boxes, "step": step,
+            "templates": templates, "boxes": boxes, "step": step, "halo": halo,
             "index": index, "scales": scales, "statistics": cleaned,
         }
 

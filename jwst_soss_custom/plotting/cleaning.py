@@ -1,5 +1,6 @@
 """Diagnostic figures of the cleaning steps: bad pixels, background, 1/f noise."""
 
+import bottleneck as bn
 import numpy as np
 
 from . import new_figure, save_figure
@@ -42,7 +43,7 @@ def plot_badpix(deep, spatial, dq, path):
     return save_figure(fig, path)
 
 
-def plot_background(frames, model, boxes, step, path):
+def plot_background(frames, model, boxes, step, path, halo=None):
     """Data and scaled template along the columns, in each background region.
 
     Parameters
@@ -54,17 +55,24 @@ def plot_background(frames, model, boxes, step, path):
     boxes : sequence of (rows, cols) slices
     step : int
     path : str or Path
+    halo : ndarray (ny, nx), optional
+        Fitted star halo: drawn on top of the template, as the data should
+        follow their sum.
 
     Returns
     -------
     Path
     """
-    frame = np.nanmedian(frames, axis=0) if np.ndim(frames) == 3 else frames
+    # bottleneck: reference-pixel columns are all NaN, which it takes silently
+    frame = bn.nanmedian(frames, axis=0) if np.ndim(frames) == 3 else frames
     fig, ax = new_figure()
     for rows, _ in boxes:
         label = f"rows {rows.start}-{rows.stop}"
-        ax.plot(np.nanmedian(frame[rows], axis=0), lw=0.7, label=f"data {label}")
-        ax.plot(np.nanmedian(model[rows], axis=0), lw=1.2, ls="--", label=f"model {label}")
+        ax.plot(bn.nanmedian(frame[rows], axis=0), lw=0.7, label=f"data {label}")
+        ax.plot(bn.nanmedian(model[rows], axis=0), lw=1.2, ls="--", label=f"model {label}")
+        if halo is not None:
+            total = bn.nanmedian(model[rows] + halo[rows], axis=0)
+            ax.plot(total, lw=1.0, ls=":", label=f"model + star halo {label}")
     for _, cols in boxes:
         ax.axvspan(cols.start, cols.stop, color="0.9", zorder=0)
     ax.axvline(step, color="k", lw=0.6)
