@@ -79,9 +79,25 @@ def test_white_light_uncertainties_are_calibrated():
         names = ("t0", "rp", "a_rs", "b")
         pulls.append([(fit.values[n] - values[n]) / fit.errors[n] for n in names])
     sd = np.std(pulls, axis=0)
-    # 1/sqrt(300) = 6 % per spread; the linearised covariance is slightly
-    # optimistic for bounded limb darkening (spreads 0.85-1.15 measured): 30 %.
-    np.testing.assert_allclose(sd, 1.0, atol=0.3)
+    # 1/sqrt(300) = 6 % per spread (3 sigma: 17 %); with ingress sampled by a
+    # few points the likelihood is not quite Gaussian: spreads 0.86-1.12 over
+    # seeds 5 and 6 (the early-stopping solver gave 1.2 with heavy tails).
+    np.testing.assert_allclose(sd, 1.0, atol=0.2)
+
+
+def test_noiseless_white_light_fit_reaches_the_injected_orbit():
+    """The solver reaches the minimum, not a point on the a/R*-b valley a few steps in.
+
+    With scipy's default tolerances and t0 in absolute MJD the robust fit
+    stopped after ~14 evaluations, 8-36 sigma from the injected orbit.
+    """
+    truth = synthetic_tables(nints=10, nchannels=1)[2]
+    time = truth["t0"] + np.linspace(-0.15, 0.15, 100)
+    values = {**_truth_values(truth, 0.145), "q1": truth["q1"], "q2": truth["q2"], "c0": 1, "c1": 0}
+    clean = LightCurveModel(time, truth["period"])(values)
+    fit = fit_light_curve(time, clean, np.full(time.size, 100e-6), truth["period"])
+    for name in ("t0", "rp", "a_rs", "b"):
+        assert abs(fit.values[name] - values[name]) < 1e-3 * fit.errors[name], name
 
 
 def test_transmission_spectrum_is_recovered_with_calibrated_errors(many_channels):

@@ -263,9 +263,9 @@ def fit_light_curve(
         Number of parametric-bootstrap refits (0: none): the best model plus
         Gaussian noise of the (chi-square-scaled) errors, refitted; each
         parameter's uncertainty is then the larger of the covariance one and
-        the bootstrap spread (both scaled by beta when that applies). The
-        linearised covariance underestimates t0 and depth errors by ~25 %
-        when ingress and egress hold only a few points.
+        the bootstrap spread (both scaled by beta when that applies): a
+        guard for likelihoods far from Gaussian (the covariance alone gives
+        pull spreads 0.96-1.05 on the 100-integration simulation).
     seed : int
         Seed of the bootstrap noise.
     what : str
@@ -300,16 +300,23 @@ def fit_light_curve(
         bounds[name] = (low, high)
     free = [n for n in model.names if n not in fixed]
     values = {**start, **fixed}
-    lo = np.array([bounds[n][0] for n in free])
-    hi = np.array([bounds[n][1] for n in free])
-    x0 = np.clip(np.array([float(values[n]) for n in free]), lo, hi)
+    # The optimiser works on t0 relative to the middle of the visit. In
+    # absolute MJD (~6e4 days) t0 dominated the norm of the parameter vector,
+    # to which scipy's step tolerance is relative, so the robust fit stopped
+    # after a few steps on the a/R*-b valley (a noiseless light curve came
+    # out 8-36 sigma off); and the finite-difference step of t0, relative to
+    # max(1, |t0|), was 9e-4 days (77 s), coarser than the ingress sampling.
+    origin = np.array([model.time_mid if n == "t0" else 0.0 for n in free])
+    lo = np.array([bounds[n][0] for n in free]) - origin
+    hi = np.array([bounds[n][1] for n in free]) - origin
+    x0 = np.clip(np.array([float(values[n]) for n in free]) - origin, lo, hi)
     # Start strictly inside the bounds (trf requires it).
     width = np.where(np.isfinite(hi - lo), hi - lo, 1.0)
     x0 = np.clip(x0, lo + 1e-6 * width, hi - 1e-6 * width)
 
     def unpack(x):
         out = dict(values)
-        out.update(zip(free, x, strict=True))
+        out.update(zip(free, x + origin, strict=True))
         return out
 
     used = np.ones(time.size, dtype=bool)
