@@ -9,10 +9,12 @@
 from jwst_soss_custom.fitting.fit import (
     FitInputError,
     FitResult,
+    McmcSettings,
     beta_factor,
     beta_threshold,
     fit_light_curve,
     residual_statistics,
+    sample_posterior,
 )
 from jwst_soss_custom.fitting.fitting_step import SossFitStep
 from jwst_soss_custom.fitting.model import LightCurveModel, ld_from_q, q_from_ld
@@ -24,6 +26,7 @@ __all__ = [
     "FitResult",
     "FitSettings",
     "LightCurveModel",
+    "McmcSettings",
     "SossFitStep",
     "beta_factor",
     "beta_threshold",
@@ -32,4 +35,5 @@ __all__ = [
     "ld_from_q",
     "q_from_ld",
     "residual_statistics",
+    "sample_posterior",
 ]
