@@ -6,6 +6,9 @@ pulls has a relative standard deviation of 1/sqrt(2N); a reduced chi-square
 of N terms has a standard deviation of sqrt(2/N).
 """
 
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
 from astropy.table import Table
@@ -20,6 +23,7 @@ from jwst_soss_custom.fitting import (
     fit_light_curve,
     fit_products,
     ld_from_q,
+    load_published_spectra,
     q_from_ld,
     residual_statistics,
 )
@@ -287,3 +291,56 @@ def test_step_needs_a_period(tmp_path):
     whtlt.write(tmp_path / "demo_whtlt.ecsv")
     with pytest.raises(FitInputError, match="--period"):
         SossFitStep.call(str(tmp_path / "demo_whtlt.ecsv"), fit_spectroscopic=False)
+
+
+#: The published WASP-39b spectra (Feinstein et al. 2023; MIT, (c) 2022 Adina Feinstein,
+#: github.com/afeinstein20/wasp39b_niriss_paper). Not shipped with the package: the
+#: tests read them where the shared data folder (or $SOSS_PUBLISHED_SPECTRA) has them.
+PUBLISHED = Path(
+    os.environ.get("SOSS_PUBLISHED_SPECTRA", "/work/shared/data/wasp39b_published_spectra")
+)
+needs_published = pytest.mark.skipif(
+    not PUBLISHED.is_dir(), reason=f"published spectra not found in {PUBLISHED}"
+)
+
+
+@needs_published
+def test_published_spectra_are_read_in_one_layout():
+    spectra = load_published_spectra(PUBLISHED)
+    # The six reductions of the paper, with the row counts of their files.
+    assert {k: len(t) for k, t in spectra.items()} == {
+        "ZR": 120, "AT": 143, "CMADF": 331, "LPC": 122, "NE": 166, "MCR": 376,
+    }  # fmt: skip
+    for name, table in spectra.items():
+        assert table.colnames == ["wave", "wave_error", "dppm", "dppm_err", "order", "quality"]
+        assert table["order"].dtype.kind == "i" and set(table["order"]) <= {1, 2}
+        good = table["quality"] == 0
+        # The paper's white-light depths are 21 000-21 500 ppm; every bin lies near them.
+        assert 20_500 < np.median(table["dppm"][good]) < 22_000, name
+        assert np.all(table["dppm_err"][good] > 0)
+        assert "Adina Feinstein" in table.meta["attribution"]
+    assert spectra["MCR"].meta["pipeline"] == "supreme-SPOON"
+    highres = load_published_spectra(PUBLISHED, kind="highres")
+    assert "ZR" in highres  # listed as .csv in pipelines.csv, stored as blank-separated .txt
+    assert len(highres["NE"]) == 2571  # comma-and-blank separated, no quality column
+    assert set(highres["NE"]["quality"]) == {0}
+
+
+@needs_published
+def test_published_comparison_plot(many_channels, tmp_path):
+    from jwst_soss_custom.plotting import save_figure
+    from jwst_soss_custom.plotting.fitting import plot_published_comparison
+
+    fig = plot_published_comparison(load_published_spectra(PUBLISHED),
+                                    many_channels[0].transmission, offset_ppm=-100)  # fmt: skip
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert "this reduction -100 ppm" in labels and "MCR (supreme-SPOON)" in labels
+    assert save_figure(fig, tmp_path / "compare.png").stat().st_size > 10_000
+
+
+def test_published_loader_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="wasp39b_published_spectra"):
+        load_published_spectra(tmp_path / "nowhere")
+    (tmp_path / "XY-WASP_39b_NIRISS_transmission_spectrum.csv").write_text("wave,dppm\n1,2\n")
+    with pytest.raises(ValueError, match="missing"):
+        load_published_spectra(tmp_path)
