@@ -478,8 +478,10 @@ def sample_posterior(log_likelihood, best, scales, lo, hi, settings, what="light
     samples : ndarray
         (n_samples, n_free) posterior draws after burn-in.
     info : dict
-        ``mcmc_acceptance`` (mean acceptance fraction) and
-        ``mcmc_autocorr_steps`` (largest integrated autocorrelation time).
+        ``mcmc_acceptance`` (mean acceptance fraction),
+        ``mcmc_autocorr_steps`` (largest integrated autocorrelation time) and
+        ``mcmc_effective_samples`` (walkers x kept steps / that time; fewer
+        than 500 is said in a warning).
     """
     import emcee
 
@@ -508,16 +510,21 @@ def sample_posterior(log_likelihood, best, scales, lo, hi, settings, what="light
     sampler.run_mcmc(start, int(settings.steps), progress=False)
     samples = sampler.get_chain(discard=int(settings.burn), flat=True)
     tau = sampler.get_autocorr_time(discard=int(settings.burn), quiet=True, tol=0)
+    kept = int(settings.steps) - int(settings.burn)
     info = {
         "mcmc_acceptance": float(np.mean(sampler.acceptance_fraction)),
         "mcmc_autocorr_steps": float(np.nanmax(tau)),
     }
-    kept = int(settings.steps) - int(settings.burn)
-    if kept < 50 * info["mcmc_autocorr_steps"]:
+    # From n independent Gaussian draws the 16-84 % half-width has a relative error
+    # of 0.96/sqrt(n) (order-statistic variance of the two percentiles).
+    info["mcmc_effective_samples"] = float(walkers * kept / max(info["mcmc_autocorr_steps"], 1.0))
+    if info["mcmc_effective_samples"] < 500:
         log.warning(
-            "%s: the chains after burn-in (%d steps) are shorter than 50 autocorrelation "
-            "times (%.0f steps): the posterior percentiles are rough; raise mcmc_steps.",
-            what, kept, info["mcmc_autocorr_steps"],
+            "%s: only %.0f independent posterior draws (%d walkers x %d steps after burn-in, "
+            "autocorrelation %.0f steps): the uncertainties are known to ~%.0f %% only; "
+            "raise mcmc_steps.",
+            what, info["mcmc_effective_samples"], walkers, kept, info["mcmc_autocorr_steps"],
+            96 / np.sqrt(info["mcmc_effective_samples"]),
         )  # fmt: skip
     return samples, info
 

@@ -114,7 +114,7 @@ def plot_published_comparison(published, transmission=None, offset_ppm=0.0, orde
     Returns
     -------
     `~matplotlib.figure.Figure`
-        With the public spectra's attribution written under the axes.
+        With the public spectra's attribution written above the axes.
     """
     from jwst_soss_custom.fitting.published import ATTRIBUTION
 
@@ -132,11 +132,11 @@ def plot_published_comparison(published, transmission=None, offset_ppm=0.0, orde
         ax.errorbar(_micron(rows["wave_center"]), rows["depth_ppm"] + offset_ppm,
                     yerr=rows["depth_error_ppm"], fmt="s", ms=3, color="k", lw=0.8,
                     label=f"this reduction{shift}")  # fmt: skip
-    ax.set_xscale("log")
     ax.set_xlabel("wavelength (µm)")
     ax.set_ylabel("transit depth (ppm)")
     ax.legend(fontsize=7, ncol=2)
-    fig.text(0.01, 0.005, ATTRIBUTION, fontsize=6, color="0.3")
+    # As a title, so the constrained layout keeps the credit clear of the labels.
+    ax.set_title(ATTRIBUTION, fontsize=6, color="0.3", loc="left")
     return fig
 
 
