@@ -285,7 +285,7 @@ def fit_light_curve(
         Sample the posterior with emcee from the least-squares solution (see
         `sample_posterior`); the uncertainties are then half the 16-84 %
         posterior range (scaled by beta when that applies) instead of the
-        covariance and bootstrap ones.
+        covariance and bootstrap ones (no bootstrap is then run).
     seed : int
         Seed of the bootstrap noise.
     what : str
@@ -379,7 +379,7 @@ def fit_light_curve(
     errors_raw = dict(zip(free, (float(r) for r in raw), strict=True))
     errors = {n: e * statistics["error_scale"] for n, e in errors_raw.items()}
     errors_boot = {}
-    if bootstrap and bootstrap > 1:
+    if bootstrap and bootstrap > 1 and mcmc is None:  # the posterior replaces it
         rng = np.random.default_rng(seed)
         sigma = error * statistics["scale_chi2"]
         draws = []
