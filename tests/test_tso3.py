@@ -214,6 +214,16 @@ def test_fit_is_off_by_default_and_needs_a_period(asn_file, tmp_path):
     assert not list(tmp_path.iterdir())  # checked before anything is written
 
 
+def test_fit_in_memory_fits_the_white_light_and_writes_nothing(tmp_path, monkeypatch, caplog):
+    monkeypatch.chdir(tmp_path)
+    models = synthetic_segments(nints=NINTS, nsegments=2, seed=2)
+    with caplog.at_level("INFO", logger="jwst_soss_custom"):
+        SossTso3Pipeline.call(models, steps={"fit": {"skip": False, "period": 1.0, "bootstrap": 0}})
+    assert "white light of order 1: t0=" in caplog.text
+    assert "fitting the white light only" in caplog.text  # the speclc is only kept on disk
+    assert not list(tmp_path.iterdir())
+
+
 @pytest.mark.slow
 def test_strun_fit_writes_the_fit_products_beside_the_whtlt(tiny_x1dints, tiny_truth, tmp_path):
     """strun soss_tso3 --steps.fit.skip=false on the tiny simulation (30 integrations)."""
