@@ -6,6 +6,9 @@ pulls has a relative standard deviation of 1/sqrt(2N); a reduced chi-square
 of N terms has a standard deviation of sqrt(2/N).
 """
 
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
 from astropy.table import Table
@@ -13,12 +16,14 @@ from astropy.table import Table
 from jwst_soss_custom.fitting import (
     FitInputError,
     LightCurveModel,
+    McmcSettings,
     SossFitStep,
     beta_factor,
     beta_threshold,
     fit_light_curve,
     fit_products,
     ld_from_q,
+    load_published_spectra,
     q_from_ld,
     residual_statistics,
 )
@@ -79,9 +84,66 @@ def test_white_light_uncertainties_are_calibrated():
         names = ("t0", "rp", "a_rs", "b")
         pulls.append([(fit.values[n] - values[n]) / fit.errors[n] for n in names])
     sd = np.std(pulls, axis=0)
-    # 1/sqrt(300) = 6 % per spread; the linearised covariance is slightly
-    # optimistic for bounded limb darkening (spreads 0.85-1.15 measured): 30 %.
-    np.testing.assert_allclose(sd, 1.0, atol=0.3)
+    # 1/sqrt(300) = 6 % per spread (3 sigma: 17 %); with ingress sampled by a
+    # few points the likelihood is not quite Gaussian: spreads 0.86-1.12 over
+    # seeds 5 and 6 (the early-stopping solver gave 1.2 with heavy tails).
+    np.testing.assert_allclose(sd, 1.0, atol=0.2)
+
+
+def test_noiseless_white_light_fit_reaches_the_injected_orbit():
+    """The solver reaches the minimum, not a point on the a/R*-b valley a few steps in.
+
+    With scipy's default tolerances and t0 in absolute MJD the robust fit
+    stopped after ~14 evaluations, 8-36 sigma from the injected orbit.
+    """
+    truth = synthetic_tables(nints=10, nchannels=1)[2]
+    time = truth["t0"] + np.linspace(-0.15, 0.15, 100)
+    values = {**_truth_values(truth, 0.145), "q1": truth["q1"], "q2": truth["q2"], "c0": 1, "c1": 0}
+    clean = LightCurveModel(time, truth["period"])(values)
+    fit = fit_light_curve(time, clean, np.full(time.size, 100e-6), truth["period"])
+    for name in ("t0", "rp", "a_rs", "b"):
+        assert abs(fit.values[name] - values[name]) < 1e-3 * fit.errors[name], name
+
+
+def test_mcmc_errors_agree_with_least_squares():
+    """emcee posterior widths match the covariance errors of a well-sampled transit.
+
+    24 walkers x 400 kept steps with autocorrelation times of ~35 steps: ~280
+    independent draws, so a 16-84 % half-width is known to 0.96/sqrt(280) = 6 %;
+    25 % is 4 sigma of that. Measured ratios: 0.86-1.10.
+    """
+    whtlt, _, truth = synthetic_tables(nints=200, nchannels=1, white_ppm=150.0, seed=3)
+    products = fit_products(whtlt, None, period=truth["period"], bootstrap=0, mcmc=True,
+                            mcmc_walkers=24, mcmc_steps=600, mcmc_burn=200, mcmc_seed=1)  # fmt: skip
+    fit = products.white_fits[1]
+    assert fit.stats["error_method"].startswith("mcmc (24 walkers x 600 steps")
+    assert 0.2 < fit.stats["mcmc_acceptance"] < 0.7
+    assert 150 < fit.stats["mcmc_effective_samples"] < 500  # below 500: warned
+    assert fit.samples.shape == (24 * 400, len(fit.free))
+    for name in ("t0", "rp", "a_rs", "b"):
+        assert fit.errors[name] == fit.errors_mcmc[name]
+        assert fit.errors_mcmc[name] / fit.errors_raw[name] == pytest.approx(1.0, abs=0.25), name
+        assert abs(fit.values[name] - np.median(fit.samples[:, fit.free.index(name)])) < (
+            0.3 * fit.errors[name]
+        )  # the least-squares optimum sits in the posterior's core
+    table = products.whitelight
+    rows = table[table["parameter"] == "rp"]
+    assert rows["error_mcmc"][0] == pytest.approx(fit.errors_mcmc["rp"])
+
+
+def test_mcmc_is_seeded():
+    whtlt, _, truth = synthetic_tables(nints=100, nchannels=1, white_ppm=150.0, seed=3)
+    time, flux, error = (np.asarray(whtlt[c]) for c in whtlt.colnames[:3])
+    runs = [
+        fit_light_curve(time, flux, error, truth["period"], mcmc=McmcSettings(20, 30, 10, seed))
+        for seed in (4, 4, 5)
+    ]
+    np.testing.assert_array_equal(runs[0].samples, runs[1].samples)
+    assert not np.array_equal(runs[0].samples, runs[2].samples)
+    with pytest.raises(ValueError, match="burn-in"):
+        McmcSettings(steps=100, burn=100)
+    with pytest.raises(ValueError, match="walkers"):
+        fit_light_curve(time, flux, error, truth["period"], mcmc=McmcSettings(10, 30, 10))
 
 
 def test_transmission_spectrum_is_recovered_with_calibrated_errors(many_channels):
@@ -230,3 +292,56 @@ def test_step_needs_a_period(tmp_path):
     whtlt.write(tmp_path / "demo_whtlt.ecsv")
     with pytest.raises(FitInputError, match="--period"):
         SossFitStep.call(str(tmp_path / "demo_whtlt.ecsv"), fit_spectroscopic=False)
+
+
+#: The published WASP-39b spectra (Feinstein et al. 2023; MIT, (c) 2022 Adina Feinstein,
+#: github.com/afeinstein20/wasp39b_niriss_paper). Not shipped with the package: the
+#: tests read them where the shared data folder (or $SOSS_PUBLISHED_SPECTRA) has them.
+PUBLISHED = Path(
+    os.environ.get("SOSS_PUBLISHED_SPECTRA", "/work/shared/data/wasp39b_published_spectra")
+)
+needs_published = pytest.mark.skipif(
+    not PUBLISHED.is_dir(), reason=f"published spectra not found in {PUBLISHED}"
+)
+
+
+@needs_published
+def test_published_spectra_are_read_in_one_layout():
+    spectra = load_published_spectra(PUBLISHED)
+    # The six reductions of the paper, with the row counts of their files.
+    assert {k: len(t) for k, t in spectra.items()} == {
+        "ZR": 120, "AT": 143, "CMADF": 331, "LPC": 122, "NE": 166, "MCR": 376,
+    }  # fmt: skip
+    for name, table in spectra.items():
+        assert table.colnames == ["wave", "wave_error", "dppm", "dppm_err", "order", "quality"]
+        assert table["order"].dtype.kind == "i" and set(table["order"]) <= {1, 2}
+        good = table["quality"] == 0
+        # The paper's white-light depths are 21 000-21 500 ppm; every bin lies near them.
+        assert 20_500 < np.median(table["dppm"][good]) < 22_000, name
+        assert np.all(table["dppm_err"][good] > 0)
+        assert "Adina Feinstein" in table.meta["attribution"]
+    assert spectra["MCR"].meta["pipeline"] == "supreme-SPOON"
+    highres = load_published_spectra(PUBLISHED, kind="highres")
+    assert "ZR" in highres  # listed as .csv in pipelines.csv, stored as blank-separated .txt
+    assert len(highres["NE"]) == 2571  # comma-and-blank separated, no quality column
+    assert set(highres["NE"]["quality"]) == {0}
+
+
+@needs_published
+def test_published_comparison_plot(many_channels, tmp_path):
+    from jwst_soss_custom.plotting import save_figure
+    from jwst_soss_custom.plotting.fitting import plot_published_comparison
+
+    fig = plot_published_comparison(load_published_spectra(PUBLISHED),
+                                    many_channels[0].transmission, offset_ppm=-100)  # fmt: skip
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert "this reduction -100 ppm" in labels and "MCR (supreme-SPOON)" in labels
+    assert save_figure(fig, tmp_path / "compare.png").stat().st_size > 10_000
+
+
+def test_published_loader_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="wasp39b_published_spectra"):
+        load_published_spectra(tmp_path / "nowhere")
+    (tmp_path / "XY-WASP_39b_NIRISS_transmission_spectrum.csv").write_text("wave,dppm\n1,2\n")
+    with pytest.raises(ValueError, match="missing"):
+        load_published_spectra(tmp_path)

@@ -3,19 +3,23 @@
 `fit_light_curve` (pure numpy/scipy + batman) fits one light curve;
 `fit_products` fits a ``whtlt``/``speclc`` pair and returns the
 ``fit_whitelight`` and ``transmission`` tables; `SossFitStep` (alias
-``soss_fit``) is the thin stpipe step. See ``docs/fitting.md``.
+``soss_fit``) is the thin stpipe step; `load_published_spectra` reads the
+published WASP-39b NIRISS spectra for comparison. See ``docs/fitting.md``.
 """
 
 from jwst_soss_custom.fitting.fit import (
     FitInputError,
     FitResult,
+    McmcSettings,
     beta_factor,
     beta_threshold,
     fit_light_curve,
     residual_statistics,
+    sample_posterior,
 )
 from jwst_soss_custom.fitting.fitting_step import SossFitStep
 from jwst_soss_custom.fitting.model import LightCurveModel, ld_from_q, q_from_ld
+from jwst_soss_custom.fitting.published import load_published_spectra
 from jwst_soss_custom.fitting.tables import FitProducts, FitSettings, fit_products
 
 __all__ = [
@@ -24,12 +28,15 @@ __all__ = [
     "FitResult",
     "FitSettings",
     "LightCurveModel",
+    "McmcSettings",
     "SossFitStep",
     "beta_factor",
     "beta_threshold",
     "fit_light_curve",
     "fit_products",
     "ld_from_q",
+    "load_published_spectra",
     "q_from_ld",
     "residual_statistics",
+    "sample_posterior",
 ]

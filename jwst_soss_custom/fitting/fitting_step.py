@@ -39,6 +39,11 @@ class SossFitStep(SossStep):
     common_mode = boolean(default=False)  # divide each channel by the white light's residuals (data / model) first
     orbit_order = integer(min=1, max=3, default=1)  # order whose white-light orbit (t0, a/R*, b) the channels use
     bootstrap = integer(min=0, default=100)  # white light: parametric-bootstrap refits; errors = max(covariance, bootstrap spread) (0: covariance only)
+    mcmc = boolean(default=False)  # white light: uncertainties from an emcee posterior (16-84 % percentiles) instead of covariance/bootstrap
+    mcmc_walkers = integer(min=2, default=32)  # mcmc: number of walkers (at least twice the free parameters)
+    mcmc_steps = integer(min=10, default=2000)  # mcmc: steps per walker
+    mcmc_burn = integer(min=0, default=500)  # mcmc: first steps of each walker dropped as burn-in
+    mcmc_seed = integer(default=0)  # mcmc: random seed (same seed, same chains)
     clip_sigma = float(min=0, default=5)  # after the robust fit, leave out points beyond this many sigma (0: none)
     inflate_errors = option("auto", "always", "never", default="auto")  # scale uncertainties by sqrt(chi2_red) and beta when significant (auto), always, or never
     min_baseline = integer(min=1, default=10)  # fewest out-of-transit points a fit accepts
@@ -77,6 +82,11 @@ class SossFitStep(SossStep):
             common_mode=self.common_mode,
             t0=self.t0,
             bootstrap=self.bootstrap,
+            mcmc=self.mcmc,
+            mcmc_walkers=self.mcmc_walkers,
+            mcmc_steps=self.mcmc_steps,
+            mcmc_burn=self.mcmc_burn,
+            mcmc_seed=self.mcmc_seed,
         )
         products = fit_products(whtlt, speclc, settings)
         if self.output_file:

@@ -64,7 +64,8 @@ class LightCurveModel:
         self.t_first = float(self.time.min())
         span = float(np.ptp(self.time)) or 1.0
         self.span = span
-        self.x = (self.time - 0.5 * (self.time.min() + self.time.max())) / span
+        self.time_mid = 0.5 * (self.time.min() + self.time.max())
+        self.x = (self.time - self.time_mid) / span
         self.poly_order = int(poly_order)
         self.ramp = bool(ramp)
         self.regressors = {}

@@ -14,7 +14,7 @@ from astropy import units as u
 from astropy.table import QTable, Table
 
 from jwst_soss_custom import __version__
-from jwst_soss_custom.fitting.fit import FitInputError, fit_light_curve
+from jwst_soss_custom.fitting.fit import FitInputError, McmcSettings, fit_light_curve
 
 __all__ = [
     "FitProducts",
@@ -53,6 +53,11 @@ class FitSettings:
     common_mode: bool = False
     t0: float | None = None
     bootstrap: int = 100
+    mcmc: bool = False
+    mcmc_walkers: int = 32
+    mcmc_steps: int = 2000
+    mcmc_burn: int = 500
+    mcmc_seed: int = 0
 
 
 @dataclass
@@ -159,6 +164,10 @@ def spectroscopic_channels(speclc):
 
 
 def _fit_white(curves, settings, period):
+    mcmc = None
+    if settings.mcmc:
+        mcmc = McmcSettings(settings.mcmc_walkers, settings.mcmc_steps, settings.mcmc_burn,
+                            settings.mcmc_seed)  # fmt: skip
     fits = {}
     for order, curve in curves.items():
         initial = None if settings.t0 is None else {"t0": settings.t0}
@@ -168,8 +177,8 @@ def _fit_white(curves, settings, period):
             initial=initial, poly_order=settings.poly_order, ramp=settings.ramp,
             regressors=curve["regressors"] if settings.use_regressors else None,
             clip_sigma=settings.clip_sigma, inflate=settings.inflate,
-            min_baseline=settings.min_baseline, bootstrap=settings.bootstrap, seed=order,
-            what=what,
+            min_baseline=settings.min_baseline, bootstrap=settings.bootstrap, mcmc=mcmc,
+            seed=order, what=what,
         )  # fmt: skip
         s = result.stats
         log.info(
@@ -195,13 +204,14 @@ def whitelight_table(fits, period, meta):
             free = name in result.free
             rows.append((order, name, value, result.errors.get(name, 0.0),
                          result.errors_raw.get(name, 0.0),
-                         result.errors_bootstrap.get(name, np.nan), free))  # fmt: skip
+                         result.errors_bootstrap.get(name, np.nan),
+                         result.errors_mcmc.get(name, np.nan), free))  # fmt: skip
         for name, (value, err) in result.derived().items():
-            rows.append((order, name, value, err, np.nan, np.nan, False))
+            rows.append((order, name, value, err, np.nan, np.nan, np.nan, False))
     table = QTable(
         rows=rows,
         names=("order", "parameter", "value", "error", "error_covariance", "error_bootstrap",
-               "free"),
+               "error_mcmc", "free"),
     )  # fmt: skip
     table.meta.update({k: meta[k] for k in ("target_name", "instrument", "exp_type") if k in meta})
     table.meta["period"] = float(period)

@@ -5,7 +5,11 @@
    (`~jwst_soss_custom.lightcurves.stitch_x1dints`);
 3. make the white-light and spectroscopic light curves and the precision
    report (`~jwst_soss_custom.lightcurves.SossLightCurvesStep`, sub-step
-   ``lightcurves``: baseline, binning, outlier clipping, regressors, plots).
+   ``lightcurves``: baseline, binning, outlier clipping, regressors, plots);
+4. optionally (sub-step ``fit``, a `~jwst_soss_custom.fitting.SossFitStep`,
+   skipped by default) fit the white light and the channels: the transit
+   depths as ``<product>_fit_whitelight.ecsv`` and
+   ``<product>_transmission.ecsv``.
 
 Products, written into ``output_dir`` when results are saved (``strun``
 saves by default): ``<product>_x1dints.fits`` (the stitched spectra, which
@@ -22,6 +26,7 @@ from jwst.lib.suffix import remove_suffix
 from stdatamodels.jwst import datamodels
 
 from jwst_soss_custom.exposure import SossInputError, read_association
+from jwst_soss_custom.fitting import SossFitStep
 from jwst_soss_custom.lightcurves import SossLightCurvesStep, stitch_x1dints
 from jwst_soss_custom.lightcurves.stitching import check_x1dints
 from jwst_soss_custom.stpipe import SossPipeline
@@ -80,7 +85,20 @@ class SossTso3Pipeline(SossPipeline):
     suffix = string(default="x1dints")  # suffix of the stitched spectra product
     """  # noqa: E501
 
-    step_defs = {"lightcurves": SossLightCurvesStep}
+    step_defs = {"lightcurves": SossLightCurvesStep, "fit": SossFitStep}
+
+    @classmethod
+    def load_spec_file(cls, preserve_comments=None):
+        """The merged spec, with the ``fit`` sub-step skipped by default.
+
+        Transit fits need the orbital period, which the x1dints do not carry,
+        so ``fit`` runs only when asked (``--steps.fit.skip=false
+        --steps.fit.period=...``); standalone ``soss_fit`` keeps ``skip=False``.
+        """
+        kwargs = {} if preserve_comments is None else {"preserve_comments": preserve_comments}
+        spec = super().load_spec_file(**kwargs)
+        spec["steps"]["fit"]["skip"] = "boolean(default=True)"
+        return spec
 
     def run(self, *args):
         """Run the pipeline; ``output_file`` is restored afterwards.
@@ -108,6 +126,12 @@ class SossTso3Pipeline(SossPipeline):
         `~stdatamodels.jwst.datamodels.TSOMultiSpecModel`
             The stitched x1dints product.
         """
+        if not self.fit.skip and self.fit.period is None:
+            # Checked before any work: the x1dints carry no orbital period.
+            raise SossInputError(
+                "steps.fit is on but has no orbital period: give it in days "
+                "(--steps.fit.period=4.0552941, or steps={'fit': {'period': ...}})."
+            )
         models, product, paths, asn = self._open_inputs(input_data)
         try:
             stitched = stitch_x1dints(models, wave_tolerance=self.wave_tolerance)
@@ -131,12 +155,35 @@ class SossTso3Pipeline(SossPipeline):
         # The tables are this pipeline's products: written whenever it saves.
         lightcurves.save_results = step_saves or self.save_results
         try:
-            lightcurves.run(stitched)
+            whtlt = lightcurves.run(stitched)
         finally:
             lightcurves.save_results = step_saves
         if not lightcurves.skip:
             stitched.meta.cal_step.soss_lightcurves = "COMPLETE"
+            if not self.fit.skip:
+                self._run_fit(lightcurves, whtlt)
         return stitched
+
+    def _run_fit(self, lightcurves, whtlt):
+        """Fit the light curves just made, writing the fit products beside the whtlt.
+
+        When the tables were saved, the fit reads ``<product>_whtlt.ecsv`` and
+        the ``speclc`` beside it (and writes its products there, unless
+        ``steps.fit.output_dir`` says otherwise); otherwise it fits the
+        white-light table in memory (the speclc is only kept on disk).
+        """
+        fit = self.fit
+        step_saves, step_dir = fit.save_results, fit.output_dir
+        fit.save_results = step_saves or self.save_results
+        source = whtlt
+        if lightcurves.save_results or self.save_results:
+            source = str(lightcurves.make_output_path())
+            if fit.output_dir is None:
+                fit.output_dir = str(Path(source).parent)
+        try:
+            fit.run(source)
+        finally:
+            fit.save_results, fit.output_dir = step_saves, step_dir
 
     def _open_inputs(self, input_data):
         """Open the x1dints inputs.

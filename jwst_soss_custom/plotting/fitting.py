@@ -4,7 +4,13 @@ import numpy as np
 
 from jwst_soss_custom.plotting import new_figure, save_figure
 
-__all__ = ["plot_fits", "plot_transmission", "plot_white_light_fit", "plot_channel_grid"]
+__all__ = [
+    "plot_fits",
+    "plot_published_comparison",
+    "plot_transmission",
+    "plot_white_light_fit",
+    "plot_channel_grid",
+]
 
 
 def _hours(result, t0):
@@ -86,6 +92,51 @@ def plot_transmission(transmission, reference=None):
     ax.set_xlabel("wavelength (µm)")
     ax.set_ylabel("transit depth (ppm)")
     ax.legend(fontsize=8)
+    return fig
+
+
+def plot_published_comparison(published, transmission=None, offset_ppm=0.0, orders=(1, 2)):
+    """The published WASP-39b NIRISS spectra, with ours on top when given.
+
+    Parameters
+    ----------
+    published : dict of str to `~astropy.table.Table`
+        From `~jwst_soss_custom.fitting.published.load_published_spectra`
+        (quality-0 bins are drawn, in the paper's colour per reduction).
+    transmission : `~astropy.table.Table`, optional
+        Our ``<product>_transmission.ecsv`` (channels whose fit failed are left out).
+    offset_ppm : float
+        Added to our depths: reductions differ by a common offset (orbit,
+        limb darkening, dilution), so shapes compare best once it is removed.
+    orders : tuple of int
+        Orders drawn.
+
+    Returns
+    -------
+    `~matplotlib.figure.Figure`
+        With the public spectra's attribution written above the axes.
+    """
+    from jwst_soss_custom.fitting.published import ATTRIBUTION
+
+    fig, ax = new_figure(width=9.0, height=4.5)
+    for k, (name, table) in enumerate(published.items()):
+        good = (table["quality"] == 0) & np.isin(table["order"], orders)
+        label = f"{name} ({table.meta['pipeline']})" if table.meta.get("pipeline") else name
+        ax.errorbar(_micron(table["wave"][good]), table["dppm"][good],
+                    yerr=table["dppm_err"][good], fmt="o", ms=2, lw=0.6, alpha=0.55,
+                    color=table.meta.get("color") or f"C{k}", label=label)  # fmt: skip
+    if transmission is not None:
+        ok = np.isin(transmission["order"], orders) & np.isfinite(transmission["depth_ppm"])
+        rows = transmission[ok]
+        shift = f" {offset_ppm:+.0f} ppm" if offset_ppm else ""
+        ax.errorbar(_micron(rows["wave_center"]), rows["depth_ppm"] + offset_ppm,
+                    yerr=rows["depth_error_ppm"], fmt="s", ms=3, color="k", lw=0.8,
+                    label=f"this reduction{shift}")  # fmt: skip
+    ax.set_xlabel("wavelength (µm)")
+    ax.set_ylabel("transit depth (ppm)")
+    ax.legend(fontsize=7, ncol=2)
+    # As a title, so the constrained layout keeps the credit clear of the labels.
+    ax.set_title(ATTRIBUTION, fontsize=6, color="0.3", loc="left")
     return fig
 
 
