@@ -78,7 +78,7 @@ class MemoryBudget:
                 "row over all integrations, per process). Raise memory_limit or lower "
                 "processes."
             )
-        self.chunk_integrations = int(min(self.nints, free // per_int))
+        self.chunk_integrations = int(free // per_int)
         self.band_rows = int(max(1, min(32, free // per_row)))
 
     def required_gb(self, nints):

@@ -8,10 +8,13 @@ builds that refuse it), or for one process, the work runs serially in the
 calling process: same results, less speed.
 """
 
+import ctypes
+import ctypes.util
 import multiprocessing
 import os
+from contextlib import contextmanager
 
-__all__ = ["fork_map", "can_fork"]
+__all__ = ["fork_map", "can_fork", "keep_freed_memory"]
 
 _TASK = None
 
@@ -57,3 +60,44 @@ def fork_map(function, items, processes):
             return pool.map(_run, range(len(items)), chunksize=1)
     finally:
         _TASK = None
+
+
+# glibc mallopt parameters (malloc.h).
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_THRESHOLD = -3
+
+
+@contextmanager
+def keep_freed_memory():
+    """Let glibc reuse freed large blocks during a reduction, and return them after.
+
+    By default glibc serves every block above 32 MB with a fresh ``mmap`` and
+    unmaps it on free, so each of the steps' cube-sized temporaries is
+    page-faulted in again: on the full exposure that is ~20 % of the steps'
+    time (measured). Inside this context large blocks come from the heap and
+    freed memory stays there for the next temporary; at exit the defaults
+    are restored and the free memory is handed back (``malloc_trim``). The
+    peak memory is the same. No-op where the C library is not glibc.
+    """
+    libc = _glibc()
+    if libc is None:
+        yield
+        return
+    libc.mallopt(_M_MMAP_THRESHOLD, 1 << 30)
+    libc.mallopt(_M_TRIM_THRESHOLD, (1 << 31) - 1)
+    try:
+        yield
+    finally:
+        libc.mallopt(_M_MMAP_THRESHOLD, 128 * 1024)
+        libc.mallopt(_M_TRIM_THRESHOLD, 128 * 1024)
+        libc.malloc_trim(0)
+
+
+def _glibc():
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name)
+        libc.mallopt, libc.malloc_trim  # noqa: B018 - glibc only
+    except (OSError, AttributeError, TypeError):
+        return None
+    return libc

@@ -239,7 +239,9 @@ class ExposureSource:
         CubeModel
         """
         stop = self.nints if stop is None else stop
-        cube = datamodels.CubeModel(**self.read(start, stop))
+        # Arrays of the right types, read here: re-validating every later
+        # assignment on the chunk (each step's records) only costs time.
+        cube = datamodels.CubeModel(validate_on_assignment=False, **self.read(start, stop))
         first = self.segments[0].model
         inherit_metadata(cube, first)
         begin = int_start(first) + start

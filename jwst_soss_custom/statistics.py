@@ -112,7 +112,9 @@ def _band_statistics(arrays, nints):
         # bottleneck's nanmedian is ~7x numpy's on these cubes.
         deep = bn.nanmedian(block, axis=0)
         err = bn.nanmedian(np.where(ok[sub], arrays["err"][sub], nan), axis=0)
-        diffs = np.abs(np.diff(block, axis=0)[sub]) if nints > 1 else block[:0]
+        # The differences block[k + 1] - block[k] for k in ``sub`` only.
+        k = np.arange(nints - 1)[sub]
+        diffs = np.abs(block[k + 1] - block[k])
         sigma = MAD_TO_SIGMA / np.sqrt(2) * bn.nanmedian(diffs, axis=0)
     return (deep.astype(np.float32), err.astype(np.float32), sigma.astype(np.float32),
             ok.sum(axis=0, dtype=np.int32))

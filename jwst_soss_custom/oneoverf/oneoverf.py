@@ -444,5 +444,8 @@ def correct_oneoverf(
         offsets = weighted_offsets(data, dq, deep, scaling, weights, measure, clip, chunk)
     columns = np.arange(shape[1])
     for rows in _chunks(data.shape[0], chunk):
-        data[rows] -= offsets[rows][:, region, columns]
+        if offsets.shape[1] == 1:  # one offset per column: broadcast, no gather
+            data[rows] -= offsets[rows, 0][:, None, :]
+        else:
+            data[rows] -= offsets[rows][:, region, columns]
     return offsets, region

@@ -19,7 +19,7 @@ from jwst_soss_custom.chunks import MemoryBudget, plan_chunks
 from jwst_soss_custom.exposure import SossInputError, apply_segment_identity, inherit_metadata
 from jwst_soss_custom.extract import SossExtractStep
 from jwst_soss_custom.oneoverf import SossOneOverFStep
-from jwst_soss_custom.parallel import can_fork, fork_map
+from jwst_soss_custom.parallel import can_fork, fork_map, keep_freed_memory
 from jwst_soss_custom.products import join_x1dints
 from jwst_soss_custom.source import ExposureSource
 from jwst_soss_custom.statistics import attach, exposure_statistics
@@ -92,14 +92,23 @@ class SossSpec2Pipeline(SossPipeline):
             "Reducing %d segment(s), %d integrations, as one time series: %d chunk(s) of "
             "<= %d integrations, %d process(es), memory_limit %.1f GB",
             len(source.segments), source.nints, sum(map(len, groups)),
-            budget.chunk_integrations, processes, self.memory_limit,
+            min(budget.chunk_integrations, source.nints), processes, self.memory_limit,
         )
         timer = _StageTimer()
-        with timer("statistics"):
-            stats = exposure_statistics(
-                lambda rows: source.read(rows=rows), source.nints, source.frame_shape,
-                rows_per_band=budget.band_rows, processes=self.processes,
-            )
+        with keep_freed_memory():
+            with timer("statistics"):
+                stats = exposure_statistics(
+                    lambda rows: source.read(rows=rows), source.nints, source.frame_shape,
+                    rows_per_band=budget.band_rows, processes=self.processes,
+                )
+            outcomes, results = self._run_groups(source, stats, groups, halo, processes)
+        for _, seconds in outcomes:
+            timer.add(seconds)
+        log.info("Time per stage (s, summed over processes): %s", timer)
+        return results[0] if len(results) == 1 else results
+
+    def _run_groups(self, source, stats, groups, halo, processes):
+        """Each group of chunks in turn, the groups over ``processes`` workers."""
         # stpipe collects garbage before every step run; with the schemas and
         # models loaded by now that is ~0.25 s a run. Freezing what exists
         # leaves only the chunks' new objects to scan.
@@ -117,10 +126,7 @@ class SossSpec2Pipeline(SossPipeline):
                 results = [self._collect(p) for products, _ in outcomes for p in products]
         finally:
             gc.unfreeze()
-        for _, seconds in outcomes:
-            timer.add(seconds)
-        log.info("Time per stage (s, summed over processes): %s", timer)
-        return results[0] if len(results) == 1 else results
+        return outcomes, results
 
     def _plan(self, source, budget, halo):
         """Chunks of integrations, grouped by the process that will run them in turn."""
