@@ -23,6 +23,9 @@ def build_parser():
                         help="number of integrations (default: the preset's)")
     parser.add_argument("--nsegments", type=int, default=None,
                         help="number of segment files (default: the preset's)")
+    parser.add_argument("--transit-duration-fraction", type=float, default=None,
+                        help="rescale the period so the transit lasts this fraction of the "
+                        "visit (default: the preset's)")
     parser.add_argument("--no-variances", action="store_true",
                         help="leave out VAR_POISSON and VAR_RNOISE (smaller files)")
     parser.add_argument("--quiet", action="store_true", help="only print the file names")
@@ -43,6 +46,8 @@ def main(argv=None):
         overrides["nints"] = args.nints
     if args.nsegments is not None:
         overrides["nsegments"] = args.nsegments
+    if args.transit_duration_fraction is not None:
+        overrides["transit_duration_fraction"] = args.transit_duration_fraction
     if args.no_variances:
         overrides["write_variances"] = False
     try:
