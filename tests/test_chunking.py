@@ -69,3 +69,23 @@ def test_memory_budget_sizes_and_refusal():
     assert budget.band_rows >= 1
     with pytest.raises(SossInputError, match="memory_limit=0.7 GB is too small"):
         MemoryBudget(0.7, 8000, (256, 2048), processes=2)
+
+
+def test_width_optimisation_needs_the_whole_series_in_one_chunk(tiny_asn):
+    """box_mode='optimize' ranks widths on the whole time series: refused when it won't fit."""
+    with pytest.raises(SossInputError, match="memory_limit of 0.9 GB or more"):
+        SossSpec2Pipeline.call(tiny_asn, memory_limit=0.75, processes=1,
+                               steps={"extract": {"box_mode": "optimize"}})
+
+
+def test_simulator_can_leave_out_the_variances(tmp_path):
+    """Long benchmark exposures are written without VAR_*; the reduction never reads them."""
+    from jwst_soss_custom.datasets import simulate
+
+    result = simulate(tmp_path, preset="tiny", seed=1, nints=6, nsegments=1,
+                      write_variances=False)
+    with fits.open(result.segment_files[0]) as hdul:
+        names = {hdu.name for hdu in hdul}
+    assert {"SCI", "ERR", "DQ"} <= names and not names & {"VAR_POISSON", "VAR_RNOISE"}
+    data = ExposureSource(result.segment_files).read(0, 6)["data"]
+    assert data.shape == (6, 256, 2048) and np.isfinite(data).mean() > 0.99

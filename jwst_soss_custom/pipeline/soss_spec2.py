@@ -136,13 +136,14 @@ class SossSpec2Pipeline(SossPipeline):
                 [c for c in chunks if segment.start <= c[0] < segment.stop]
                 for segment in source.segments
             ]
-        # The widths are compared on the scatter of the whole time series.
-        if budget.chunk_integrations < source.nints or self.processes > 1:
+        # The widths are compared on the scatter of the whole time series:
+        # one chunk, in one process.
+        if budget.chunk_integrations < source.nints:
             raise SossInputError(
                 "steps.extract.box_mode='optimize' compares the widths over the whole time "
-                f"series, so the {source.nints} integrations must be reduced in one chunk "
-                "by one process: give processes=1 and a memory_limit of "
-                f"{budget.required_gb(source.nints):.1f} GB or more, or box_mode='fixed'."
+                f"series, so the {source.nints} integrations must be reduced in one chunk: "
+                f"give a memory_limit of {budget.required_gb(source.nints):.1f} GB or more, "
+                "or box_mode='fixed'."
             )
         return [[(0, source.nints)]]
 
