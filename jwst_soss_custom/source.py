@@ -194,6 +194,9 @@ class ExposureSource:
             self.segments.append(SegmentInfo(part.model, row, row + part.shape[0]))
             row += part.shape[0]
         self.nints = row
+        # The exposure's INT_TIMES, when every segment has its table.
+        tables = [np.asarray(s.model.int_times) for s in self.segments if has_int_times(s.model)]
+        self._int_times = np.concatenate(tables) if len(tables) == len(self.segments) else None
 
     def read(self, start=0, stop=None, rows=None):
         """Arrays of integrations ``start:stop`` (exposure rows), rows ``rows``.
@@ -247,11 +250,9 @@ class ExposureSource:
         begin = int_start(first) + start
         cube.meta.exposure.integration_start = begin
         cube.meta.exposure.integration_end = begin + stop - start - 1
-        tables = [np.asarray(s.model.int_times) for s in self.segments if has_int_times(s.model)]
-        if len(tables) == len(self.segments):
-            table = np.concatenate(tables)
-            numbers = table["integration_number"]
-            cube.int_times = table[(numbers >= begin) & (numbers < begin + stop - start)]
+        if self._int_times is not None:
+            numbers = self._int_times["integration_number"]
+            cube.int_times = self._int_times[(numbers >= begin) & (numbers < begin + stop - start)]
         holder = next(s for s in self.segments if s.start <= start < s.stop)
         cube.meta.filename = holder.filename
         return cube

@@ -160,7 +160,7 @@ class SossSpec2Pipeline(SossPipeline):
             Time spent per stage.
         """
         timer = _StageTimer()
-        products, parts = [], {}
+        products, parts, cleaned = [], {}, {}
         for start, stop in group:
             lo, hi = max(0, start - halo), min(source.nints, stop + halo)
             with timer("read"):
@@ -187,11 +187,13 @@ class SossSpec2Pipeline(SossPipeline):
                 if first >= last:
                     continue
                 parts.setdefault(index, []).append((x1dints, first - lo, last - lo))
-                with timer("write"):
-                    if self.save_calints:
-                        self._save_calints(cube, first - lo, last - lo, segment,
-                                           last == segment.stop)
-                    if last == segment.stop:
+                if self.save_calints:
+                    # The segment's rows only: the chunk itself is released.
+                    cleaned.setdefault(index, []).append(_rows(cube, first - lo, last - lo))
+                if last == segment.stop:
+                    with timer("write"):
+                        if self.save_calints:
+                            self._save_calints(cleaned.pop(index), segment)
                         products.append(self._segment_product(parts.pop(index), segment, scratch))
             del cube
         return products, timer.seconds
@@ -226,21 +228,26 @@ class SossSpec2Pipeline(SossPipeline):
             return _Scratch(str(path))
         return product
 
-    def _save_calints(self, cube, start, stop, segment, last):
-        """Append a chunk's cleaned integrations to its segment's calints."""
-        rows = slice(start, stop)
-        self._calints_parts = getattr(self, "_calints_parts", [])
-        self._calints_parts.append((cube.data[rows].copy(), cube.err[rows].copy(),
-                                    cube.dq[rows].copy(), cube))
-        if not last:
-            return
-        arrays = [np.concatenate(a) for a in zip(*(p[:3] for p in self._calints_parts))]
-        calints = datamodels.CubeModel(data=arrays[0], err=arrays[1], dq=arrays[2])
-        inherit_metadata(calints, self._calints_parts[0][3])
+    def _save_calints(self, pieces, segment):
+        """Write a segment's cleaned integrations from its chunks' rows (`_rows`)."""
+        calints = datamodels.CubeModel(
+            **{name: np.concatenate([getattr(p, name) for p in pieces])
+               for name in ("data", "err", "dq")}
+        )
+        inherit_metadata(calints, pieces[0])
         apply_segment_identity(calints, segment.model)
         calints.meta.filename = _product_name(segment.filename, "calints")
         self.save_model(calints, output_file=calints.meta.filename, suffix=False, force=True)
-        self._calints_parts = []
+
+
+def _rows(cube, start, stop):
+    """Copies of a chunk's integrations ``start:stop`` with its metadata."""
+    piece = datamodels.CubeModel(
+        data=cube.data[start:stop].copy(), err=cube.err[start:stop].copy(),
+        dq=cube.dq[start:stop].copy(),
+    )
+    inherit_metadata(piece, cube)
+    return piece
 
 
 @dataclass
