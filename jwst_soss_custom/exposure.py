@@ -25,6 +25,7 @@ __all__ = [
     "SUBSTRIP256_SHAPE",
     "check_integrations",
     "check_soss_model",
+    "refuse_empty_integrations",
     "load_exposure",
     "read_association",
 ]
@@ -351,13 +352,28 @@ def check_integrations(model):
     ----------
     model : CubeModel
     """
-    empty = ~np.isfinite(model.data).any(axis=(1, 2))
+    refuse_empty_integrations(
+        ~np.isfinite(model.data).any(axis=(1, 2)), int_start(model), model.meta.filename
+    )
+
+
+def refuse_empty_integrations(empty, first, name):
+    """Raise `SossInputError` naming the integrations flagged in ``empty``, if any.
+
+    Parameters
+    ----------
+    empty : ndarray of bool (nints,)
+        Integrations without a finite science pixel.
+    first : int
+        Integration number of the first entry.
+    name : str
+        File (or exposure) named in the message.
+    """
     if empty.any():
-        start = int_start(model)
-        numbers = (np.flatnonzero(empty) + start).tolist()
+        numbers = (np.flatnonzero(empty) + first).tolist()
         shown = ", ".join(map(str, numbers[:10])) + (" ..." if len(numbers) > 10 else "")
         raise SossInputError(
-            f"{model.meta.filename}: {len(numbers)} integration(s) have no finite pixel "
+            f"{name}: {len(numbers)} integration(s) have no finite pixel "
             f"(integration numbers {shown}). Check the Detector1 processing of those "
             "integrations, or remove them from the rateints before reducing."
         )

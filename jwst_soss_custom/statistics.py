@@ -52,6 +52,9 @@ class ExposureStatistics:
         32 integrations on); insensitive to trends (the transit) and outliers.
     nints : int
         Integrations in the exposure.
+    empty : ndarray of bool (nints,)
+        Integrations without a single finite science value (found before any
+        work, so a pipeline can refuse the exposure before writing anything).
     """
 
     deep: np.ndarray
@@ -59,6 +62,7 @@ class ExposureStatistics:
     count: np.ndarray
     sigma: np.ndarray
     nints: int
+    empty: np.ndarray
 
     @property
     def noise(self):
@@ -96,8 +100,9 @@ def exposure_statistics(read_rows, nints, shape, rows_per_band=16, processes=1):
     ny, _ = shape
     bands = [slice(y, min(y + rows_per_band, ny)) for y in range(0, ny, rows_per_band)]
     results = fork_map(lambda rows: _band_statistics(read_rows(rows), nints), bands, processes)
-    deep, err, sigma, count = (np.concatenate(arrays) for arrays in zip(*results))
-    return ExposureStatistics(deep, err, count, sigma, nints)
+    deep, err, sigma, count = (np.concatenate(arrays) for arrays in zip(*(r[:4] for r in results)))
+    empty = ~np.logical_or.reduce([r[4] for r in results])
+    return ExposureStatistics(deep, err, count, sigma, nints, empty)
 
 
 def _band_statistics(arrays, nints):
@@ -117,7 +122,7 @@ def _band_statistics(arrays, nints):
         diffs = np.abs(block[k + 1] - block[k])
         sigma = MAD_TO_SIGMA / np.sqrt(2) * bn.nanmedian(diffs, axis=0)
     return (deep.astype(np.float32), err.astype(np.float32), sigma.astype(np.float32),
-            ok.sum(axis=0, dtype=np.int32))
+            ok.sum(axis=0, dtype=np.int32), np.isfinite(arrays["data"]).any(axis=(1, 2)))
 
 
 def cube_statistics(model):

@@ -16,7 +16,13 @@ from stdatamodels.jwst import datamodels
 from jwst_soss_custom.background import SossBackgroundStep
 from jwst_soss_custom.badpix import SossBadpixStep
 from jwst_soss_custom.chunks import MemoryBudget, plan_chunks
-from jwst_soss_custom.exposure import SossInputError, apply_segment_identity, inherit_metadata
+from jwst_soss_custom.exposure import (
+    SossInputError,
+    apply_segment_identity,
+    inherit_metadata,
+    int_start,
+    refuse_empty_integrations,
+)
 from jwst_soss_custom.extract import SossExtractStep
 from jwst_soss_custom.oneoverf import SossOneOverFStep
 from jwst_soss_custom.parallel import can_fork, fork_map, keep_freed_memory
@@ -101,6 +107,11 @@ class SossSpec2Pipeline(SossPipeline):
                     lambda rows: source.read(rows=rows), source.nints, source.frame_shape,
                     rows_per_band=budget.band_rows, processes=self.processes,
                 )
+            # Before any chunk runs, so nothing is written for a bad exposure.
+            refuse_empty_integrations(
+                stats.empty, int_start(source.segments[0].model),
+                f"{source.segments[0].filename} (exposure of {len(source.segments)} segment(s))",
+            )
             outcomes, results = self._run_groups(source, stats, groups, halo, processes)
         for _, seconds in outcomes:
             timer.add(seconds)
