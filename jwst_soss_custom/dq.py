@@ -9,7 +9,7 @@ estimated. Reference pixels are never science.
 import numpy as np
 from stdatamodels.jwst.datamodels import dqflags
 
-__all__ = ["FLAGS", "usable", "reference_pixels"]
+__all__ = ["FLAGS", "usable", "reference_pixels", "nonzero"]
 
 #: The standard jwst pixel flags by name.
 FLAGS = dqflags.pixel
@@ -17,6 +17,8 @@ FLAGS = dqflags.pixel
 _DO_NOT_USE = np.uint32(FLAGS["DO_NOT_USE"])
 _ESTIMATED = np.uint32(FLAGS["FLUX_ESTIMATED"])
 _REFERENCE = np.uint32(FLAGS["REFERENCE_PIXEL"])
+#: Elements per block in `usable` (a SUBSTRIP256 frame).
+_BLOCK = 256 * 2048
 
 
 def usable(data, dq):
@@ -33,15 +35,26 @@ def usable(data, dq):
     -------
     ndarray of bool
     """
+    out = np.empty(np.broadcast_shapes(np.shape(data), np.shape(dq)), bool)
+    if out.ndim < 3 or np.shape(data) != np.shape(dq):
+        _usable(data, dq, out)
+        return out
+    # A cube at a time would stream every temporary through main memory;
+    # frames at a time they stay in the CPU cache (~2x faster).
+    step = max(1, _BLOCK // max(out[0].size, 1))
+    for k in range(0, out.shape[0], step):
+        _usable(data[k : k + step], dq[k : k + step], out[k : k + step])
+    return out
+
+
+def _usable(data, dq, out):
     # One masked copy and three comparisons: usable flag combinations are
-    # none, estimated, and estimated do-not-use (cubes are large: every
-    # temporary counts).
+    # none, estimated, and estimated do-not-use.
     flags = np.bitwise_and(dq, _DO_NOT_USE | _ESTIMATED | _REFERENCE)
-    ok = flags == 0
-    ok |= flags == _ESTIMATED
-    ok |= flags == _DO_NOT_USE | _ESTIMATED
-    ok &= np.isfinite(data)
-    return ok
+    np.equal(flags, 0, out=out)
+    out |= flags == _ESTIMATED
+    out |= flags == _DO_NOT_USE | _ESTIMATED
+    out &= np.isfinite(data)
 
 
 def reference_pixels(shape, n_rows_top=4, n_cols=4):
@@ -63,3 +76,20 @@ def reference_pixels(shape, n_rows_top=4, n_cols=4):
     mask[:, :n_cols] = True
     mask[:, shape[1] - n_cols :] = True
     return mask
+
+
+def nonzero(mask):
+    """Indices of the True elements of a mask, as `numpy.nonzero` returns them.
+
+    ``np.nonzero`` of a 3-D cube-sized mask walks it element by element
+    (~10x slower); the flat indices of a sparse mask unravel much faster.
+
+    Parameters
+    ----------
+    mask : ndarray of bool
+
+    Returns
+    -------
+    tuple of ndarray of intp
+    """
+    return np.unravel_index(np.flatnonzero(mask), mask.shape)

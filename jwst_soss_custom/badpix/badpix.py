@@ -25,7 +25,7 @@ import bottleneck as bn
 import numpy as np
 from scipy.ndimage import median_filter
 
-from jwst_soss_custom.dq import FLAGS, reference_pixels, usable
+from jwst_soss_custom.dq import FLAGS, nonzero, reference_pixels, usable
 
 __all__ = [
     "replace_bad_pixels",
@@ -82,7 +82,7 @@ def replace_bad_pixels(data, bad, max_distance=4):
     """
     if max_distance < 1:
         raise ValueError(f"max_distance must be at least 1, got {max_distance}.")
-    i, y, x = np.nonzero(bad)
+    i, y, x = nonzero(bad)
     nx = data.shape[-1]
     # Nearest good neighbour on each side: its value and distance (0 = none yet).
     value = {-1: np.zeros(i.size), 1: np.zeros(i.size)}
@@ -248,7 +248,7 @@ def temporal_outliers(data, usable_mask, sigma, fill, threshold=6.0, window=5, r
         running = running_median(np.where(ok, block, fill[rows]), window)
         with np.errstate(invalid="ignore"):
             hit = np.abs(block - running) > threshold * sigma[rows]
-        t, y, x = np.nonzero(hit)
+        t, y, x = nonzero(hit)
         data[t, y + y0, x] = _median_without(block, hit, t, y, x, window // 2)
         found[:, rows] = hit
     return found
