@@ -25,13 +25,17 @@ import numpy as np
 from jwst_soss_custom.dq import usable
 from jwst_soss_custom.parallel import fork_map
 
-__all__ = ["ExposureStatistics", "exposure_statistics", "statistics_of", "attach"]
+__all__ = [
+    "ExposureStatistics", "exposure_statistics", "statistics_of", "attach", "time_median"
+]
 
 log = logging.getLogger(__name__)
 
 _ATTRIBUTE = "_soss_statistics"  # leading underscore: never written to files
 #: 1.4826 x median absolute deviation = standard deviation for Gaussian noise.
 MAD_TO_SIGMA = 1.4826
+#: float32 values per block in `time_median` (1 MB: fits a CPU's L2 cache).
+_CACHE_VALUES = 2**18
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,16 +117,57 @@ def _band_statistics(arrays, nints):
     nan = np.float32(np.nan)
     ok = usable(arrays["data"], arrays["dq"])
     block = np.where(ok, arrays["data"], nan)
-    with np.errstate(invalid="ignore"):
-        # bottleneck's nanmedian is ~7x numpy's on these cubes.
-        deep = bn.nanmedian(block, axis=0)
-        err = bn.nanmedian(np.where(ok[sub], arrays["err"][sub], nan), axis=0)
-        # The differences block[k + 1] - block[k] for k in ``sub`` only.
-        k = np.arange(nints - 1)[sub]
-        diffs = np.abs(block[k + 1] - block[k])
-        sigma = MAD_TO_SIGMA / np.sqrt(2) * bn.nanmedian(diffs, axis=0)
-    return (deep.astype(np.float32), err.astype(np.float32), sigma.astype(np.float32),
+    deep = time_median(block)
+    err = time_median(np.where(ok[sub], arrays["err"][sub], nan))
+    # The differences block[k + 1] - block[k] for k in ``sub`` only.
+    k = np.arange(nints - 1)[sub]
+    sigma = MAD_TO_SIGMA / np.sqrt(2) * time_median(np.abs(block[k + 1] - block[k]))
+    return (deep, err, sigma.astype(np.float32),
             ok.sum(axis=0, dtype=np.int32), np.isfinite(arrays["data"]).any(axis=(1, 2)))
+
+
+def time_median(cube):
+    """Median over axis 0 of a float32 cube, NaN values ignored (NaN where all are).
+
+    Equal to ``bottleneck.nanmedian(cube, axis=0)`` and 2-4x faster
+    on (integrations, rows, columns) cubes. A pixel's series lies a whole
+    frame apart in memory, and gathering it costs more than the median
+    itself; so blocks of columns small enough to stay in the CPU cache are
+    copied out contiguously, transposed there, and numpy's in-place
+    partition (introselect) picks the middle values. Pixels with missing
+    values (flagged pixels: rare) take bottleneck's NaN-aware median.
+
+    Parameters
+    ----------
+    cube : ndarray of float32 (n, ny, nx)
+
+    Returns
+    -------
+    ndarray of float32 (ny, nx)
+    """
+    n, ny, nx = cube.shape
+    out = np.empty((ny, nx), np.float32)
+    missing = np.zeros((ny, nx), bool)
+    kth = sorted({(n - 1) // 2, n // 2})
+    width = int(np.clip(_CACHE_VALUES // (n * ny), 1, nx))
+    stage = np.empty((n, ny, width), np.float32)
+    lanes = np.empty((ny, width, n), np.float32)
+    for x0 in range(0, nx, width):
+        x1 = min(x0 + width, nx)
+        block = stage[..., : x1 - x0]
+        np.copyto(block, cube[:, :, x0:x1])
+        series = lanes[:, : x1 - x0]
+        np.copyto(series, block.transpose(1, 2, 0))
+        missing[:, x0:x1] = np.isnan(series).any(axis=-1)
+        series.partition(kth, axis=-1)
+        out[:, x0:x1] = series[..., kth[0]]
+        if len(kth) == 2:  # even n: the mean of the two middle values, as bottleneck
+            out[:, x0:x1] += series[..., kth[1]]
+            out[:, x0:x1] /= np.float32(2)
+    if missing.any():
+        with np.errstate(invalid="ignore"):
+            out[missing] = bn.nanmedian(cube[:, missing], axis=0)
+    return out
 
 
 def cube_statistics(model):

@@ -1,13 +1,16 @@
 """Chunked, parallel soss_spec2 gives the result of one pass; reading in pieces is exact."""
 
+import bottleneck as bn
 import numpy as np
 import pytest
 from astropy.io import fits
 
 from jwst_soss_custom.chunks import MemoryBudget, plan_chunks
+from jwst_soss_custom.dq import FLAGS, nonzero, usable
 from jwst_soss_custom.exposure import SegmentInfo, SossInputError
 from jwst_soss_custom.pipeline.soss_spec2 import SossSpec2Pipeline
 from jwst_soss_custom.source import ExposureSource
+from jwst_soss_custom.statistics import time_median
 
 
 def test_source_reads_what_astropy_reads(tiny_exposure):
@@ -24,6 +27,38 @@ def test_source_reads_what_astropy_reads(tiny_exposure):
             assert got[name].dtype == (np.uint32 if name == "dq" else np.float32)
     assert source.nints == tiny_exposure.config.nints
     assert [s.start for s in source.segments] == [0, n0]
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 134, 135])
+def test_time_median_is_bottlenecks_nanmedian(n):
+    """The cache-blocked median equals bottleneck's, NaN lanes and even counts included."""
+    rng = np.random.default_rng(n)
+    # Values over many decades, so that a wrong middle pair or rounding shows.
+    cube = (rng.normal(0, 1, (n, 5, 301)) * 10.0 ** rng.integers(-3, 6, (n, 5, 301)))
+    cube = cube.astype(np.float32)
+    cube[rng.random(cube.shape) < 0.01] = np.nan
+    cube[:, 2, 7] = np.nan  # an all-NaN pixel
+    with np.errstate(invalid="ignore"):
+        expected = bn.nanmedian(cube, axis=0)
+    np.testing.assert_array_equal(time_median(cube), expected)
+
+
+def test_blocked_usable_and_nonzero_match_the_plain_forms():
+    """Frame-blocked `usable` and flat-index `nonzero` give numpy's answers."""
+    rng = np.random.default_rng(3)
+    data = rng.normal(size=(9, 256, 2048)).astype(np.float32)
+    data[rng.random(data.shape) < 0.001] = np.nan
+    flags = [0, FLAGS["DO_NOT_USE"], FLAGS["FLUX_ESTIMATED"], FLAGS["REFERENCE_PIXEL"],
+             FLAGS["DO_NOT_USE"] | FLAGS["FLUX_ESTIMATED"], FLAGS["JUMP_DET"]]
+    dq = rng.choice(np.array(flags, np.uint32), size=data.shape, p=[0.9] + [0.02] * 5)
+    ok = usable(data, dq)
+    masked = dq & np.uint32(FLAGS["DO_NOT_USE"] | FLAGS["FLUX_ESTIMATED"] | FLAGS["REFERENCE_PIXEL"])
+    plain = np.isin(masked, [0, FLAGS["FLUX_ESTIMATED"],
+                             FLAGS["DO_NOT_USE"] | FLAGS["FLUX_ESTIMATED"]])
+    np.testing.assert_array_equal(ok, plain & np.isfinite(data))
+    np.testing.assert_array_equal(usable(data, dq[0]), plain[0] & np.isfinite(data))
+    for got, expected in zip(nonzero(~ok), np.nonzero(~ok), strict=True):
+        np.testing.assert_array_equal(got, expected)
 
 
 def test_one_pass_and_chunks_give_the_same_products(tiny_asn):
