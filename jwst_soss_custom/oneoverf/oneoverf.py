@@ -222,7 +222,7 @@ def _star_model(deep, scaling, rows):
     return s[:, None, :] * deep
 
 
-def column_offsets(data, deep, scaling, exclude, chunk=32):
+def column_offsets(data, deep, scaling, exclude, chunk=4):
     """1/f offset of every column: plain median of the residual (``median``).
 
     Parameters
@@ -273,7 +273,7 @@ def _weighted_mean(values, w):
         return np.where(den > 0, num / den, 0.0).astype(np.float32)
 
 
-def weighted_offsets(data, dq, deep, scaling, weights, measure, clip=5.0, chunk=32):
+def weighted_offsets(data, dq, deep, scaling, weights, measure, clip=5.0, chunk=4):
     """1/f offsets from inverse-variance weighted column means of the residual.
 
     Parameters
@@ -302,7 +302,7 @@ def weighted_offsets(data, dq, deep, scaling, weights, measure, clip=5.0, chunk=
     return offsets
 
 
-def solve_offsets(data, dq, deep, weights, allowed, clip=5.0, chunk=32):
+def solve_offsets(data, dq, deep, weights, allowed, clip=5.0, chunk=4):
     """Joint weighted least-squares fit of ``a * deep + c`` per column and integration.
 
     Parameters
@@ -371,7 +371,7 @@ def correct_oneoverf(
     smoothing_window=5,
     column_window=31,
     clip=5.0,
-    chunk=32,
+    chunk=4,
     deep=None,
     err_median=None,
 ):
@@ -399,7 +399,8 @@ def correct_oneoverf(
     clip : float
         Outlier threshold (sigma) of the weighted methods.
     chunk : int
-        Integrations processed at a time.
+        Integrations processed at a time: few, so that each temporary stays
+        in the CPU cache (measured ~2x faster than 32).
     deep, err_median : ndarray (ny, nx) or None
         The exposure's deep frame and median ERR
         (`~jwst_soss_custom.statistics.ExposureStatistics`); None: computed

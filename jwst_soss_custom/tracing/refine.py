@@ -271,7 +271,7 @@ def detect_order0(image, noise, cores, threshold=5.0, window=41, min_pixels=6, g
 
 
 def stability_regressors(data, dq, deep, trace_y, columns, halfwidth=15.0, exclude=None,
-                         int_start=1, clip=5.0, chunk=32):
+                         int_start=1, clip=5.0, chunk=2):
     """Per-integration x shift, y shift and relative width change of one order.
 
     Each integration is fitted, over the pixels of the order's core, as a
@@ -303,7 +303,8 @@ def stability_regressors(data, dq, deep, trace_y, columns, halfwidth=15.0, exclu
     clip : float
         Outlier threshold (sigma).
     chunk : int
-        Integrations processed at a time.
+        Integrations processed at a time: two keep the temporaries in the
+        CPU cache (measured ~2x faster than 32).
 
     Returns
     -------
