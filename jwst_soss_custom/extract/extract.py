@@ -266,35 +266,93 @@ def optimal_extract(data, err, dq, columns, rows, weights, profile, variance,
         sci = _gather(data, start, stop, rows, columns).astype(np.float64)
         sig = _gather(err, start, stop, rows, columns).astype(np.float64)
         ok = usable(sci, _gather(dq, start, stop, rows, columns)) & (weights > 0)
-        sci = np.where(ok, sci, 0.0)
-        sig = np.where(ok & np.isfinite(sig), sig, np.inf)
-        for iteration in range(n_iter + 1):
-            num = np.einsum("iyx,yx->ix", ok * sci, base)
-            den = np.einsum("iyx,yx->ix", ok * profile[None], base)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                f = num / den
-            if iteration == n_iter:
-                break
-            resid = np.abs(sci - f[:, None, :] * profile[None]) / sig
-            # Reject only the worst pixel of each column per pass (Horne):
-            # a bright outlier inflates F and can make good pixels look bad.
-            worst = np.argmax(np.where(ok, resid, -1.0), axis=1)
-            worst_value = np.take_along_axis(resid, worst[:, None, :], axis=1)[:, 0]
-            reject = ok & (np.arange(ok.shape[1])[None, :, None] == worst[:, None, :]) & (
-                worst_value[:, None, :] > clip)
-            if not reject.any():
-                break
-            n_rejected += int(reject.sum())
-            ok &= ~reject
+        # In place: a temporary of the chunk's size costs about as much as an einsum.
+        sci[~ok] = 0.0
+        sig[~(ok & np.isfinite(sig))] = np.inf
+        # sci is 0 where not ok: the same terms as summing ok * sci.
+        num = np.einsum("iyx,yx->ix", sci, base)
+        den = np.einsum("iyx,yx->ix", ok, profile * base)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            f = num / den
+        if n_iter > 0:
+            n_rejected += _reject_outliers(sci, sig, ok, profile, base, f, den, clip, n_iter)
         flux[start:stop] = f
-        var_out[start:stop] = np.einsum("iyx,yx->ix", ok * np.where(ok, sig, 0.0) ** 2, base**2)
+        # sig no longer needed: square it in place (0 where not ok).
+        np.square(sig, out=sig)
+        sig[~ok] = 0.0
+        var_out[start:stop] = np.einsum("iyx,yx->ix", sig, base**2)
         var_out[start:stop] /= den**2
-        coverage[start:stop] = np.einsum("iyx,yx->ix", ok * profile[None], weights)
+        coverage[start:stop] = np.einsum("iyx,yx->ix", ok, profile * weights)
     lost = ~(coverage >= min_coverage)
     flux[lost] = np.nan
     error = np.where(lost, np.nan, np.sqrt(var_out))
     dq_out = np.where(lost, _DO_NOT_USE, np.uint32(0)).astype(np.uint32)
     return flux, error, dq_out, n_rejected
+
+
+def _reject_outliers(sci, sig, ok, profile, base, f, den, clip, n_iter):
+    """Reject the worst pixel of each column per pass, up to ``n_iter`` passes.
+
+    Only the pairs (integration, column) with a pixel beyond ``clip`` are
+    worked on, and in later passes only those that lost a pixel: a column's
+    flux changes only when one of its pixels is rejected, so a column with no
+    rejection in one pass has none in the next.
+
+    Parameters
+    ----------
+    sci, sig : ndarray (n, nw, ncols)
+        Data (0 where not ok) and errors (inf where not ok) of a chunk.
+    ok : ndarray of bool (n, nw, ncols)
+        Usable pixels; rejected pixels are set False in place.
+    profile, base : ndarray (nw, ncols)
+        Spatial profile and numerator weights ``w P / V``.
+    f, den : ndarray (n, ncols)
+        Flux and denominator ``sum(ok P base)``, updated in place.
+    clip : float
+    n_iter : int
+
+    Returns
+    -------
+    int
+        Pixels rejected.
+    """
+    # |D - F P| / sig over the chunk, with one temporary.
+    with np.errstate(invalid="ignore", divide="ignore"):
+        resid = f[:, None, :] * profile
+        np.subtract(sci, resid, out=resid)
+        np.abs(resid, out=resid)
+        np.divide(resid, sig, out=resid)
+    # A max along the rows (cheap, unlike an argmax over a non-last axis)
+    # finds the few pairs worth a look; NaN (no flux) is never beyond clip.
+    ii, xx = np.nonzero(np.max(resid, axis=1, where=ok, initial=-1.0) > clip)
+    del resid
+    # Those pairs as (pair, row) arrays: contiguous rows, so each pair's sums
+    # run in the same order whichever other pairs are recomputed with it.
+    s, e, k = sci[ii, :, xx], sig[ii, :, xx], ok[ii, :, xx]
+    profile_t, base_t = np.ascontiguousarray(profile.T), np.ascontiguousarray(base.T)
+    fp = f[ii, xx]
+    n_rejected = 0
+    for _ in range(n_iter):
+        p = profile_t[xx]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            r = np.abs(s - fp[:, None] * p) / e
+        r[~k] = -1.0
+        # Reject only the worst pixel of each column per pass (Horne): a
+        # bright outlier inflates F and can make good pixels look bad.
+        worst = np.argmax(r, axis=1)
+        pick = np.arange(worst.size)
+        reject = k[pick, worst] & (r[pick, worst] > clip)
+        if not reject.any():
+            break
+        ii, xx, worst, s, e, k, p = (a[reject] for a in (ii, xx, worst, s, e, k, p))
+        k[np.arange(worst.size), worst] = False
+        ok[ii, worst, xx] = False
+        n_rejected += worst.size
+        b = base_t[xx]
+        den[ii, xx] = dp = (k * p * b).sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            f[ii, xx] = fp = (k * s * b).sum(axis=1) / dp
+    return n_rejected
 
 
 def white_light_scatter(flux):
