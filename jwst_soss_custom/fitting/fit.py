@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
-from scipy import optimize, stats
+from scipy import optimize
 
 from jwst_soss_custom.fitting.model import LightCurveModel, inclination, ld_from_q
 
@@ -201,6 +201,8 @@ def residual_statistics(resid, error, nfree, inflate="auto"):
     chi2_red = float(np.sum((resid / error) ** 2) / dof)
     beta = beta_factor(resid)
     beta_99 = beta_threshold(n)
+    from scipy import stats  # here: importing scipy.stats costs every strun ~0.4 s
+
     chi2_99 = float(stats.chi2.ppf(0.99, dof) / dof)
     scale_chi2, scale_beta, reasons = 1.0, 1.0, []
     if inflate == "always":
