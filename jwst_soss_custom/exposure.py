@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from asdf.tags.core import NDArrayType
+from asdf.treeutil import walk_and_modify
 from stdatamodels.jwst import datamodels
 
 log = logging.getLogger(__name__)
@@ -256,7 +258,9 @@ def inherit_metadata(target, source):
 
     `DataModel.update` copies only schema-defined metadata, so the
     ``meta.cal_step.soss_*`` statuses and the `SOSS_ATTRIBUTES` would be lost
-    between a cube and the products made from it.
+    between a cube and the products made from it. The attributes' arrays
+    are read from ``source`` now: read from a file they are left unread
+    until used, and the target may be saved after ``source`` is closed.
 
     Parameters
     ----------
@@ -269,7 +273,12 @@ def inherit_metadata(target, source):
     for attr in SOSS_ATTRIBUTES:
         value = getattr(source, attr, None)
         if value is not None:
-            setattr(target, attr, value)
+            setattr(target, attr, walk_and_modify(getattr(value, "instance", value), _read))
+
+
+def _read(node):
+    """An ASDF array not read yet from its file, read; any other node as it is."""
+    return np.asarray(node) if isinstance(node, NDArrayType) else node
 
 
 def apply_segment_identity(model, segment):

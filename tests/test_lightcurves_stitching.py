@@ -1,14 +1,17 @@
 """Stitching x1dints segments: order, gaps, duplicates and mismatches."""
 
+import gc
 import logging
 
 import numpy as np
 import pytest
+from stdatamodels.exceptions import ValidationWarning
 from stdatamodels.jwst import datamodels
 
 from jwst_soss_custom.exposure import SossInputError
 from jwst_soss_custom.lightcurves import stitch_x1dints
 from jwst_soss_custom.lightcurves.synthetic import synthetic_segments
+from jwst_soss_custom.products import REGRESSORS_ATTRIBUTE
 
 NINTS = 40
 
@@ -149,3 +152,83 @@ def test_several_spectra_per_order_in_one_model(fresh):
     stitched = stitch_x1dints([combined])
     assert len(stitched.spec) == 2
     np.testing.assert_array_equal(_int_num(stitched, 1), np.arange(1, NINTS + 1))
+
+
+def _flat_meta(model):
+    """Metadata as a flat dict, without what stitching or saving sets itself."""
+    changed = ("integration_start", "integration_end", "segment_number", "filename", "date")
+    return {
+        key: value
+        for key, value in model.to_flat_dict().items()
+        if key.startswith("meta.") and key.rsplit(".", 1)[-1] not in changed
+    }
+
+
+def test_saved_product_holds_the_segments_content_exactly(segments, tmp_path):
+    """Every value, dtype and unit of the saved product is the segments'.
+
+    Stitching builds the model without validating each assignment (for
+    speed); this pins what it writes: tables, INT_TIMES, regressors and
+    metadata, from segments read back from disk as soss_tso3 reads them.
+    """
+    paths = []
+    for model in segments:
+        model = model.copy()
+        ints = np.asarray(model.spec[0].spec_table["INT_NUM"])
+        regressors = np.zeros(ints.size, [("int_num", "i4"), ("dx", "f8"), ("dy", "f4")])
+        regressors["int_num"], regressors["dx"], regressors["dy"] = ints, 0.01 * ints, -ints
+        setattr(model, REGRESSORS_ATTRIBUTE, regressors)
+        model.meta.cal_step.soss_extract = "COMPLETE"
+        model.soss_traces = {"order1": {"y": np.linspace(0, 1, 7) + ints[0], "rms": 0.1}}
+        paths.append(tmp_path / model.meta.filename)
+        model.save(paths[-1])
+    inputs = [datamodels.open(path) for path in paths]
+    try:
+        stitched = stitch_x1dints(inputs[::-1])
+    finally:
+        for model in inputs:
+            model.close()
+    # Saved after the inputs are closed and gone, as in soss_tso3: nothing
+    # may still refer to their files (such as arrays not read yet).
+    del inputs, model
+    gc.collect()
+    stitched.save(tmp_path / "stitched_x1dints.fits")
+    inputs = [datamodels.open(path) for path in paths]
+    try:
+        with datamodels.open(tmp_path / "stitched_x1dints.fits") as saved:
+            np.testing.assert_array_equal(
+                saved.soss_traces.order1.y, inputs[0].soss_traces.order1.y, strict=True
+            )
+            assert saved.soss_traces.order1.rms == 0.1
+            assert _flat_meta(saved) == _flat_meta(inputs[0])
+            assert saved.meta.cal_step.soss_extract == "COMPLETE"
+            assert saved.meta.exposure.integration_start == 1
+            assert saved.meta.exposure.integration_end == NINTS
+            assert saved.meta.exposure.segment_number is None
+            assert len(saved.spec) == len(inputs[0].spec) == 2
+            for index, spec in enumerate(saved.spec):
+                first = inputs[0].spec[index]
+                expected = np.concatenate([np.asarray(m.spec[index].spec_table) for m in inputs])
+                table = np.asarray(spec.spec_table)
+                assert table.dtype == expected.dtype
+                for name in expected.dtype.names:
+                    np.testing.assert_array_equal(table[name], expected[name], strict=True)
+                    assert spec.spec_table.columns[name].unit == first.spec_table.columns[name].unit
+                for key, value in first.instance.items():
+                    if key == "meta":  # the spectrum's own date is when it was made
+                        value = {k: v for k, v in value.items() if k != "date"}
+                        assert {k: v for k, v in spec.instance[key].items() if k != "date"} == value
+                    elif key != "spec_table":
+                        assert spec.instance[key] == value
+            for name in ("int_times", REGRESSORS_ATTRIBUTE):
+                expected = np.concatenate([np.asarray(getattr(m, name)) for m in inputs])
+                table = np.asarray(getattr(saved, name))
+                assert table.dtype == expected.dtype
+                for field in expected.dtype.names:
+                    np.testing.assert_array_equal(table[field], expected[field], strict=True)
+    finally:
+        for model in inputs:
+            model.close()
+    # The model returned validates assignments, as a new model does.
+    with pytest.warns(ValidationWarning):
+        stitched.meta.exposure.nints = "many"

@@ -4,6 +4,7 @@ import logging
 
 from stdatamodels.jwst import datamodels
 
+from jwst_soss_custom.ecsv import write_ecsv
 from jwst_soss_custom.exposure import SossInputError
 from jwst_soss_custom.lightcurves.binning import Binning
 from jwst_soss_custom.lightcurves.stitching import check_x1dints, stitch_x1dints
@@ -132,7 +133,7 @@ class SossLightCurvesStep(SossStep):
 
     @staticmethod
     def _write(table, path, what):
-        table.write(path, format="ascii.ecsv", overwrite=True)
+        write_ecsv(table, path)  # astropy's ECSV, data lines by its fast C writer
         log.info("Saved %s %s", what, path)
 
     def _open_x1dints(self, input_data):
