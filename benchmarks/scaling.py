@@ -18,7 +18,7 @@ import json
 from pathlib import Path
 
 import numpy as np
-from full_exposure import emit, run_exposure
+from full_exposure import emit, median_run, run_exposure
 
 
 def main():
@@ -43,10 +43,8 @@ def main():
             # not depend on where the transit is).
             short = ["--transit-duration-fraction", "0.333"] if n < 400 else []
             # The median of ``repeat`` runs: single short runs scatter by 2-3 s.
-            tries = [run_exposure(work, "full", nints=n, simulate_options=short)
-                     for _ in range(args.repeat)]
-            runs.append(sorted(tries, key=lambda r: r["total_wall_s"])[len(tries) // 2])
-            runs[-1]["repeats_total_wall_s"] = [r["total_wall_s"] for r in tries]
+            runs.append(median_run([run_exposure(work, "full", nints=n, simulate_options=short)
+                                    for _ in range(args.repeat)]))
     summary = {"runs": runs, **analyse(runs)}
     for r in runs:
         print(f"{r['nints']:5d} integrations: {r['total_wall_s']:6.1f} s, "
