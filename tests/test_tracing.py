@@ -226,3 +226,50 @@ def test_substrip96_is_refused_with_a_clear_message():
     model.meta.subarray.name = "SUBSTRIP96"
     with pytest.raises(SossInputError, match="SUBSTRIP96"):
         SossTracingStep.call(model)
+
+
+def test_f277w_image_finds_order0s_under_order2_and_the_depth_is_recovered(tmp_path):
+    """Two contaminants lie 5 and 9 rows from order 2's centre, inside its core:
+    the deep frame cannot show them and, left in the aperture, their constant
+    light dilutes the transit of ~60 order-2 columns by 0.6 % and 3 %. An F277W
+    exposure (no order-2 light) shows them; searching it outside the CLEAR
+    cores masked neither, so the dilution stayed."""
+    from jwst_soss_custom.extract import SossExtractStep
+
+    # Depth x5 so the dilution stands far above the noise of 30 integrations.
+    result = simulate(tmp_path, preset="tiny", seed=7, depth_scale=5.0, **NO_SYSTEMATICS)
+    truth = load_truth(result.truth_file)
+    cube, _ = load_exposure(result.segment_files)
+    cube.data -= truth["background"][None]  # soss_background runs before soss_tracing
+    # The F277W view of the field: order 0s 2.63 x fainter than through CLEAR
+    # (docs/simulator.md), on background noise.
+    rng = np.random.default_rng(0)
+    f277w = truth["order0"]["image"] / 2.63 + rng.normal(0.0, 0.05, (256, 2048))
+    np.save(tmp_path / "f277w.npy", f277w.astype(np.float32))
+    model = SossTracingStep.call(cube, order0_file=str(tmp_path / "f277w.npy"), regressors=False)
+    spectrum = next(s for s in SossExtractStep.call(model).spec if s.spectral_order == 2)
+    flux = np.asarray(spectrum.spec_table["FLUX"], float)
+    order2 = truth["order2"]
+    by_wave = np.argsort(order2["wavelength"])
+    # Detector column of each x1dints element (they run in wavelength).
+    x = np.rint(np.interp(spectrum.spec_table["WAVELENGTH"][0],
+                          order2["wavelength"][by_wave], order2["x"][by_wave]))
+    under = [(cx, cy) for cx, cy in zip(truth["order0"]["x"], truth["order0"]["y"])
+             if abs(cy - np.interp(cx, order2["x"], order2["y"])) < 10]
+    assert len(under) == 2
+    dilution = {}
+    for cx, _ in under:
+        span = np.abs(x - cx) <= 28  # the 56-column stamp
+        truth_span = np.isin(order2["x"], x[span])
+        columns = order2["column_flux"][truth_span]
+        injected = order2["light_curves"][:, truth_span] @ columns / columns.sum()
+        # flux = A (1 - k (1 - injected)): k = 1 when the depth is undiluted.
+        design = np.column_stack([np.ones_like(injected), injected - 1.0])
+        measured = np.nansum(flux[:, span], axis=1)
+        coef, *_ = np.linalg.lstsq(design, measured, rcond=None)
+        resid = measured - design @ coef
+        cov = np.linalg.inv(design.T @ design) * resid.var(ddof=2)
+        k, k_err = coef[1] / coef[0], np.sqrt(cov[1, 1]) / coef[0]
+        dilution[cx] = round(float((1.0 - k) / k_err), 1)
+    # Measured: 0.0 and 1.3 sigma; with the CLEAR cores excluded, 4.7 and 14.7.
+    assert all(abs(d) < 4 for d in dilution.values()), dilution

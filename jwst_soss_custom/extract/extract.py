@@ -281,7 +281,9 @@ def optimal_extract(data, err, dq, columns, rows, weights, profile, variance,
         np.square(sig, out=sig)
         sig[~ok] = 0.0
         var_out[start:stop] = np.einsum("iyx,yx->ix", sig, base**2)
-        var_out[start:stop] /= den**2
+        # den is 0 in a column masked whole (e.g. under an order 0): lost below.
+        with np.errstate(invalid="ignore", divide="ignore"):
+            var_out[start:stop] /= den**2
         coverage[start:stop] = np.einsum("iyx,yx->ix", ok, profile * weights)
     lost = ~(coverage >= min_coverage)
     flux[lost] = np.nan

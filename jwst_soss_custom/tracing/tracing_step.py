@@ -27,6 +27,11 @@ log = logging.getLogger(__name__)
 #: Model attribute holding the order-0 contaminant mask (bool 256 x 2048, True = contaminant).
 ORDER0_ATTRIBUTE = "soss_order0_mask"
 
+#: Blue edge (micron) of the F277W filter, with a margin below its 2.41 micron
+#: half-power point: an F277W exposure shows order 1 only beyond it, and no
+#: order 2 or 3 at all.
+F277W_BLUE_EDGE = 2.35
+
 
 class SossTracingStep(SossStep):
     """Locate the orders on the detector and attach the solution to the model.
@@ -148,7 +153,8 @@ class SossTracingStep(SossStep):
             if not is_mask:
                 # Background-dominated image: one robust noise level for all pixels.
                 sigma = 1.4826 * np.nanmedian(np.abs(given - np.nanmedian(given)))
-                given, more = detect_order0(given, sigma, cores, self.order0_threshold)
+                hidden = f277w_cores(solution, shape, self.order0_core_halfwidth)
+                given, more = detect_order0(given, sigma, hidden, self.order0_threshold)
                 catalog += more
             mask |= given
         solution.record["order0"] = {"n_found": len(catalog), "n_pixels": int(mask.sum())}
@@ -173,6 +179,34 @@ class SossTracingStep(SossStep):
 
             path = self.make_output_path(basepath=model.meta.filename, suffix="traces", ext="png")
             plot_tracing(deep, solution, mask, regressors, path)
+
+
+def f277w_cores(solution, shape, halfwidth):
+    """Pixels of an F277W exposure where trace light hides contaminants.
+
+    Through F277W only order 1 beyond `F277W_BLUE_EDGE` shows. The CLEAR
+    cores of orders 2 and 3 are empty there, and excluding them (as the
+    deep-frame search must) would miss exactly the contaminants under the
+    traces that the F277W exposure is taken to find.
+
+    Parameters
+    ----------
+    solution : TraceSolution
+        Traces of the exposure.
+    shape : tuple of int
+    halfwidth : float
+        Rows either side of the order-1 centre.
+
+    Returns
+    -------
+    ndarray of bool (ny, nx)
+    """
+    cores = reference_pixels(shape)
+    if 1 in solution.orders:
+        order1 = solution.orders[1]
+        red = np.where(order1.wavelength >= F277W_BLUE_EDGE, order1.y, np.nan)
+        cores |= core_mask([red], shape, halfwidth)
+    return cores
 
 
 def read_order0_file(path, shape):
