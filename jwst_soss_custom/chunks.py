@@ -28,8 +28,8 @@ WORKER_BYTES = 0.2 * GB
 #: x1dints rows kept until the segment is done.
 CHUNK_BYTES_PER_PIXEL = 20
 #: Bytes per pixel of a band of rows while the statistics are computed: the
-#: three arrays read (12), the masked copy, the mask, the differences and
-#: bottleneck's working copy.
+#: three arrays read (12), the masked copy, the mask, the ERR sample, the
+#: differences and the medians' working copies (with a margin).
 BAND_BYTES_PER_PIXEL = 30
 
 

@@ -105,7 +105,8 @@ class SossSpec2Pipeline(SossPipeline):
             with timer("statistics"):
                 stats = exposure_statistics(
                     lambda rows: source.read(rows=rows), source.nints, source.frame_shape,
-                    rows_per_band=budget.band_rows, processes=self.processes,
+                    # The bands were sized for the budget's processes: no more.
+                    rows_per_band=budget.band_rows, processes=budget.processes,
                 )
             # Before any chunk runs, so nothing is written for a bad exposure.
             refuse_empty_integrations(
