@@ -59,7 +59,7 @@ def test_presets_and_segment_sizes():
     full = make_config("full")
     assert (full.nints, full.nsegments, full.ngroups) == (537, 4, 9)
     assert make_config("tiny").nints < 40 and make_config("small").nints >= 100
-    assert set(PRESETS) == {"tiny", "small", "full"}
+    assert {"tiny", "small", "full", "realistic", "realistic_small", "hard"} == set(PRESETS)
     with pytest.raises(ValueError, match="Unknown SimConfig field"):
         make_config("tiny", not_a_field=1)
 

@@ -19,6 +19,12 @@ __all__ = [
 
 #: Frame (and group) time of SUBSTRIP256 read with NISRAPID, in seconds.
 FRAME_TIME_SUBSTRIP256 = 5.494
+#: Frame time of SUBSTRIP96 (NISRAPID), in seconds.
+FRAME_TIME_SUBSTRIP96 = 2.214
+#: What `simulate` can write.
+LEVELS = ("slopes", "rateints", "uncal")
+#: Rows of the SUBSTRIP256 scene that each subarray reads.
+SUBARRAY_ROWS = {"SUBSTRIP256": (0, 256), "SUBSTRIP96": (10, 106)}
 
 
 @dataclass
@@ -124,6 +130,61 @@ class SimConfig:
         Write the VAR_POISSON and VAR_RNOISE extensions as Detector1 does;
         False leaves them out (40 % smaller files, for very long benchmark
         exposures: the reduction reads only SCI, ERR and DQ).
+    level : str
+        What `simulate` writes: ``"slopes"`` (rateints drawn at the slope
+        level: fast, for unit tests), ``"rateints"`` (raw ramps simulated
+        read by read and put through the official Detector1 steps and
+        ramp fitting) or ``"uncal"`` (the raw ramps, with CRDS-format
+        references for the official Detector1).
+    subarray : str
+        ``"SUBSTRIP256"`` or ``"SUBSTRIP96"`` (rows 10-105 of SUBSTRIP256;
+        ramp levels only).
+    teff : float or None
+        Host-star temperature (K). None keeps the WASP-39 continuum with the
+        packaged line list (`STELLAR_LINES`); a value draws a host star with
+        its own, perturbed line list (see `jwst_soss_custom.datasets.field`).
+    n_contaminants : int
+        Field stars whose order 1-2 traces fall on the detector, 0.5-5 % of
+        the target's flux.
+    visit_ramp_amplitude, visit_ramp_tau : float
+        Start-of-visit ramp: flux deficit ``A exp(-t / tau)``, tau in minutes.
+    flux_drift : float
+        Linear relative flux change from the first to the last integration.
+    tilt_integration : int or None
+        Integration (0-based) at which a mirror-tilt event changes the trace:
+        ``tilt_dy`` (pixels), ``tilt_dwidth`` (relative width) and
+        ``tilt_flux`` (relative flux) steps from then on.
+    background_structure : float
+        Relative amplitude (RMS) of smooth structure multiplied onto the
+        background template.
+    read_noise_e : float
+        White read noise of one read (e-); ramp levels.
+    pink_correlated, pink_uncorrelated, acn, pedestal : float
+        nghxrg readout-noise components (e-): correlated and uncorrelated
+        pink noise (added in quadrature: one output), alternating-column
+        noise, pedestal offset per frame. ``oneoverf_scale`` multiplies the
+        pink and ACN terms at the ramp levels too.
+    ktc_noise : float
+        Reset noise (e-) per pixel and integration.
+    bias_level : float
+        Mean superbias (DN).
+    dark_current : float
+        Mean dark current (e-/s) of normal pixels.
+    nonlinearity : float
+        Mean coefficient ``a`` (1/DN) of the response ``t = m + a m^2``.
+    full_well : float
+        Mean full well (DN of linear signal).
+    cr_flux : float
+        Cosmic rays per cm^2 per second (ramp levels; 18 um pixels).
+    cr_charge : tuple of float
+        Range (e-) of a cosmic ray's charge, drawn log-uniformly.
+    jump_detection : str
+        At the ``rateints`` level: ``"jwst"`` runs the official jump step,
+        ``"truth"`` flags the jumps the simulator made (those above 5x the
+        CDS noise: fast, and the detection is not what is being tested).
+    processes : int
+        Worker processes (one segment each) at the ramp levels; the files do
+        not depend on it.
     preset : str or None
         Name of the preset the configuration came from (for the record).
     """
@@ -174,6 +235,32 @@ class SimConfig:
     observation: str = "001"
     visit: str = "001"
     write_variances: bool = True
+    level: str = "slopes"
+    subarray: str = "SUBSTRIP256"
+    teff: float | None = None
+    n_contaminants: int = 0
+    visit_ramp_amplitude: float = 0.0
+    visit_ramp_tau: float = 20.0
+    flux_drift: float = 0.0
+    tilt_integration: int | None = None
+    tilt_dy: float = 0.0
+    tilt_dwidth: float = 0.0
+    tilt_flux: float = 0.0
+    background_structure: float = 0.0
+    read_noise_e: float = 12.95
+    pink_correlated: float = 9.6
+    pink_uncorrelated: float = 3.2
+    acn: float = 2.0
+    pedestal: float = 18.3
+    ktc_noise: float = 30.0
+    bias_level: float = 12000.0
+    dark_current: float = 0.03
+    nonlinearity: float = 1.25e-6
+    full_well: float = 45000.0
+    cr_flux: float = 5.0
+    cr_charge: tuple = (300.0, 30000.0)
+    jump_detection: str = "truth"
+    processes: int = 2
     preset: str | None = field(default=None)
 
     def __post_init__(self):
@@ -190,8 +277,41 @@ class SimConfig:
             raise ValueError(f"orders={self.orders}: only orders 1, 2 and 3 exist.")
         if not 0.0 <= self.flagged_fraction <= 1.0:
             raise ValueError(f"flagged_fraction={self.flagged_fraction} must be in [0, 1].")
+        if self.level not in LEVELS:
+            raise ValueError(f"level={self.level!r}: choose one of {LEVELS}.")
+        if self.subarray not in SUBARRAY_ROWS:
+            raise ValueError(
+                f"subarray={self.subarray!r}: choose one of {sorted(SUBARRAY_ROWS)}."
+            )
+        if self.subarray != "SUBSTRIP256" and self.level == "slopes":
+            raise ValueError(
+                f"subarray={self.subarray}: only the ramp levels (uncal, rateints) "
+                "simulate it; use level='uncal' or 'rateints'."
+            )
+        if self.jump_detection not in ("truth", "jwst"):
+            raise ValueError(
+                f"jump_detection={self.jump_detection!r}: choose 'truth' or 'jwst'."
+            )
+        self.cr_charge = tuple(float(c) for c in self.cr_charge)
+        if self.subarray == "SUBSTRIP96" and self.frame_time == FRAME_TIME_SUBSTRIP256:
+            self.frame_time = FRAME_TIME_SUBSTRIP96
         if self.cr_rate < 0 or self.n_hot < 0 or self.n_dead < 0 or self.n_order0 < 0:
             raise ValueError("cr_rate, n_hot, n_dead and n_order0 must not be negative.")
+
+    @property
+    def ny(self):
+        """Rows of the subarray."""
+        return SUBARRAY_ROWS[self.subarray][1] - SUBARRAY_ROWS[self.subarray][0]
+
+    @property
+    def rows(self):
+        """Slice of the SUBSTRIP256 scene rows the subarray reads."""
+        return slice(*SUBARRAY_ROWS[self.subarray])
+
+    @property
+    def subarray_ystart(self):
+        """1-based full-frame row of the subarray's first row (DMS)."""
+        return 1793 + SUBARRAY_ROWS[self.subarray][0]
 
     @property
     def group_time(self):
@@ -222,6 +342,7 @@ class SimConfig:
         """Plain-type dictionary (for the truth file and logs)."""
         out = dataclasses.asdict(self)
         out["orders"] = list(self.orders)
+        out["cr_charge"] = list(self.cr_charge)
         return out
 
 
@@ -230,6 +351,7 @@ class SimConfig:
 NO_SYSTEMATICS = {
     "oneoverf_scale": 0.0,
     "cr_rate": 0.0,
+    "cr_flux": 0.0,
     "n_hot": 0,
     "n_dead": 0,
     "jitter_rms_y": 0.0,
@@ -238,6 +360,21 @@ NO_SYSTEMATICS = {
     "drift_x": 0.0,
     "jitter_rms_width": 0.0,
     "drift_width": 0.0,
+}
+
+#: Settings shared by the realistic presets (see ``docs/simulator.md``).
+REALISTIC = {
+    "teff": 5400.0,
+    "n_contaminants": 2,
+    "visit_ramp_amplitude": 0.002,
+    "visit_ramp_tau": 20.0,
+    "flux_drift": -3e-4,
+    "background_structure": 0.03,
+    "trace_dx": 0.3,
+    "trace_dy": 0.5,
+    "trace_dx_order2": 0.5,
+    "drift_y": 0.05,
+    "gain": 1.61,
 }
 
 #: Named presets: overrides of the `SimConfig` defaults.
@@ -249,6 +386,22 @@ PRESETS = {
     "small": {"nints": 100, "nsegments": 2, "transit_duration_fraction": 1 / 3},
     # The WASP-39b ERS exposure: 537 integrations in segments of 135,135,135,132.
     "full": {"nints": 537, "nsegments": 4},
+    # What the pipeline does not assume: a host with its own line list, two
+    # field-star traces, a start-of-visit ramp, a drift, background
+    # structure, traces and order-2 wavelengths off pastasoss, and (at the
+    # ramp levels) nghxrg readout noise and cosmic-ray jumps. The default of
+    # `soss_simulate`.
+    "realistic": {"nints": 537, "nsegments": 4, **REALISTIC},
+    "realistic_small": {"nints": 100, "nsegments": 2, "transit_duration_fraction": 1 / 3,
+                        **REALISTIC},
+    # Harder: a cool host, four contaminants up to 5 %, a tilt event, 1.5x
+    # the readout noise, 3x the cosmic rays, a host 2.5x brighter (the trace
+    # core saturates in the last groups) and larger wavelength offsets.
+    "hard": {"nints": 537, "nsegments": 4, **REALISTIC, "teff": 3600.0,
+             "n_contaminants": 4, "tilt_integration": 400, "tilt_dy": 0.05,
+             "tilt_dwidth": 0.01, "tilt_flux": -3e-4, "oneoverf_scale": 1.5,
+             "cr_flux": 15.0, "flux_scale": 2.5, "visit_ramp_amplitude": 0.004,
+             "background_structure": 0.06, "trace_dx": -0.8, "trace_dx_order2": 0.9},
 }
 
 

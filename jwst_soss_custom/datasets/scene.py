@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from astropy.io import fits
 
-from jwst_soss_custom.datasets import reference
+from jwst_soss_custom.datasets import field, reference
 
 log = logging.getLogger(__name__)
 
@@ -352,6 +352,11 @@ class Scene:
                  throughput_scale=None):
         self.config = config
         self.profile = profile if profile is not None else reference.load_profile()
+        # Scene randomness has its own stream (spawn key 2), so switching these
+        # effects on leaves the noise draws of every other stream unchanged.
+        rng = np.random.default_rng(np.random.SeedSequence(config.seed, spawn_key=(2,)))
+        teff = getattr(config, "teff", None)
+        self.host = field.host_star(teff, rng) if teff is not None else None
         self._spectrum = spectrum
         self._throughput_scale = throughput_scale or {}
         self.traces = {
@@ -376,6 +381,9 @@ class Scene:
         )
         self.template = np.asarray(template, dtype=np.float32)
         self.background = (config.background_scale * self.template).astype(np.float32)
+        self.background *= field.background_structure(
+            self.background.shape, getattr(config, "background_structure", 0.0), rng
+        )
         self.reference_mask = reference_pixel_mask()
         self.background[self.reference_mask] = 0.0
         if config.n_order0 > 0:
@@ -386,7 +394,9 @@ class Scene:
             self.order0_catalog = {"x": np.zeros(0), "y": np.zeros(0), "peak": np.zeros(0)}
         self.order0[self.reference_mask] = 0.0
         self.order0_mask &= ~self.reference_mask
-        self.static = self.background + self.order0
+        self.contaminants = field.draw_contaminants(getattr(config, "n_contaminants", 0), rng)
+        self.contaminant_image = self._contaminant_image()
+        self.static = self.background + self.order0 + self.contaminant_image
 
     def flux(self, order, dx=0.0, dy=0.0):
         """Flux (DN/s) entering each column of ``order`` for a trace shift.
@@ -400,9 +410,70 @@ class Scene:
         xm = trace.columns.astype(float)
         dispersion = np.abs(np.gradient(wave, xm))
         continuum = stellar_flux_density(wave, self._spectrum)
-        lines = line_absorption(wave, dispersion, self.config.stellar_line_depth)
+        if self.host is None:
+            lines = line_absorption(wave, dispersion, self.config.stellar_line_depth)
+        else:
+            lines = self.host.transmission(wave, dispersion) * self.host.continuum_factor(wave)
         eff = throughput(order, wave, self._throughput_scale.get(order))
         return self.config.flux_scale * continuum * lines * eff * dispersion
+
+    def _contaminant_image(self):
+        """Static image (DN/s) of the field stars' order 1 and 2 traces (cores only)."""
+        image = np.zeros(NY * NX, dtype=np.float64)
+        core_norm = 1.0 - self.halo_fraction
+        for star in self.contaminants:
+            for order in (1, 2):
+                if order not in self.traces:
+                    continue
+                base = self.traces[order]
+                trace = trace_solution(order, self.config.pwcpos, base.dx + star.dx,
+                                       base.dy + star.dy)
+                yc, wave, slope = trace.at()
+                dispersion = np.abs(np.gradient(wave, trace.columns.astype(float)))
+                flux = (star.flux_ratio * self.config.flux_scale
+                        * stellar_flux_density(wave, self._spectrum)
+                        * field.blackbody_ratio(wave, star.teff)
+                        * throughput(order, wave, self._throughput_scale.get(order))
+                        * dispersion)
+                stretch = self.profile.stretch(wave, slope)
+                _add_core(image, trace.columns, yc, stretch, flux, self.profile, core_norm, wave)
+        image = image.reshape(NY, NX).astype(np.float32)
+        image[reference_pixel_mask()] = 0.0
+        return image
+
+    def order_core(self, order):
+        """Noiseless, unjittered core image (DN/s) of one target order alone."""
+        trace = self.traces[order]
+        flat = np.zeros(NY * NX, dtype=np.float64)
+        yc, wave, slope = trace.at()
+        core_norm = 1.0 - self.halo_fraction
+        _add_core(flat, trace.columns, yc, self.profile.stretch(wave, slope),
+                  self.column_flux[order], self.profile, core_norm, wave)
+        return flat.reshape(NY, NX)
+
+    def dilution(self, order, half_width=15):
+        """Field-star flux over the target's, per column, in a box around the trace.
+
+        Parameters
+        ----------
+        order : int
+        half_width : int
+            Half height (rows) of the box centred on the target's trace.
+
+        Returns
+        -------
+        ndarray
+            Contaminant / target flux per column of the order (0 without
+            contaminants); the transit depth seen is ``depth / (1 + dilution)``.
+        """
+        trace = self.traces[order]
+        if not self.contaminants:
+            return np.zeros(trace.columns.size)
+        rows = np.arange(NY)[:, None]
+        inside = np.abs(rows - trace.y[None, :]) <= half_width
+        target = np.where(inside, self.order_core(order)[:, trace.columns], 0.0).sum(axis=0)
+        contam = np.where(inside, self.contaminant_image[:, trace.columns], 0.0).sum(axis=0)
+        return contam / np.maximum(target, 1e-12)
 
     def _halo_image(self, order):
         """Halo of ``order`` per unit column flux, (256, ncols) float32."""

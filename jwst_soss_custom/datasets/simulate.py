@@ -2,13 +2,14 @@
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from pathlib import Path
 
 import numpy as np
 from stdatamodels.jwst.datamodels import dqflags
 
-from jwst_soss_custom.datasets import reference, transit
+from jwst_soss_custom.datasets import field, reference, transit
 from jwst_soss_custom.datasets.config import make_config, segment_sizes
 from jwst_soss_custom.datasets.noise import (
     OneOverF,
@@ -35,7 +36,8 @@ class SimResult:
     Attributes
     ----------
     segment_files : list of Path
-        ``*_nis_rateints.fits`` segments, in integration order.
+        ``*_nis_rateints.fits`` (or ``*_nis_uncal.fits``) segments, in
+        integration order.
     truth_file : Path
         ``<root>_truth.asdf`` (read it with `load_truth`).
     background_files : dict
@@ -43,13 +45,17 @@ class SimResult:
         the scene used (unscaled; the scale is in the truth).
     config : SimConfig
         The configuration used.
+    reference_files : dict
+        At the ramp levels, reference type to CRDS-format file (``refs/``),
+        usable as ``override_<reftype>`` by the official Detector1.
     """
 
     segment_files: list
     truth_file: Path
     background_files: dict
     config: object
-    timing: dict = field(default_factory=dict)
+    timing: dict = dataclass_field(default_factory=dict)
+    reference_files: dict = dataclass_field(default_factory=dict)
 
 
 def _rng(seed, *key):
@@ -58,18 +64,20 @@ def _rng(seed, *key):
 
 
 def simulate(output_dir, preset="tiny", seed=0, **overrides):
-    """Simulate a NIRISS/SOSS TSO exposure and write it like Detector1 does.
+    """Simulate a NIRISS/SOSS TSO exposure and write it like the archive delivers it.
 
     Parameters
     ----------
     output_dir : str or Path
         Folder for the files (created if needed).
     preset : str
-        ``"tiny"``, ``"small"`` or ``"full"`` (see `PRESETS`).
+        A name in `PRESETS` (``"tiny"``, ``"small"``, ``"full"``,
+        ``"realistic"``, ``"realistic_small"``, ``"hard"``).
     seed : int
         Random seed; the same seed and settings give the same data.
     **overrides
-        Any `SimConfig` field, e.g. ``nints=60``, ``oneoverf_scale=0``.
+        Any `SimConfig` field, e.g. ``nints=60``, ``oneoverf_scale=0``,
+        ``level="uncal"``.
 
     Returns
     -------
@@ -77,38 +85,141 @@ def simulate(output_dir, preset="tiny", seed=0, **overrides):
     """
     config = make_config(preset, seed=seed, **overrides)
     out = Path(output_dir)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"output directory {out} is a file; give a folder.")
     out.mkdir(parents=True, exist_ok=True)
     clock = time.perf_counter()
     log.info(
-        "simulating %d integrations (%d segments) into %s", config.nints, config.nsegments, out
+        "simulating %d integrations (%d segments, level %s) into %s",
+        config.nints, config.nsegments, config.level, out,
     )
+    visit = _Visit(config)
+    if config.level == "slopes":
+        segment_files, extra = _slope_segments(visit, out)
+        references = {}
+    else:
+        from jwst_soss_custom.datasets.ramps import ramp_segments
 
-    scene = Scene(config)
-    times = transit.integration_times(config)
-    orders, params = _transit_truth(config, scene, times)
+        segment_files, extra, references = ramp_segments(visit, out)
 
-    rng = _rng(config.seed, 0)
-    science = ~scene.reference_mask
-    bad = draw_bad_pixels(config, rng, science)
-    cosmic = draw_cosmic_rays(config, rng, science)
-    index = np.arange(config.nints)
-    ramp = index / max(config.nints - 1, 1) - 0.5
-    jitter_dy = rng.normal(0.0, 1.0, config.nints) * config.jitter_rms_y + config.drift_y * ramp
-    jitter_dx = rng.normal(0.0, 1.0, config.nints) * config.jitter_rms_x + config.drift_x * ramp
-    # Drawn only when asked, so the random streams of default runs are unchanged.
-    jitter_dw = config.drift_width * ramp
-    if config.jitter_rms_width:
-        jitter_dw = jitter_dw + rng.normal(0.0, config.jitter_rms_width, config.nints)
+    scene = visit.scene
+    template = scene.template.copy()
+    template[scene.reference_mask] = 0.0
+    background_files = write_background_files(template, out, config.root)
 
+    truth = {
+        "format_version": 2,
+        "config": config.to_dict(),
+        "preset": config.preset,
+        "level": config.level,
+        "pwcpos": config.pwcpos,
+        "files": {
+            "segments": [p.name for p in segment_files],
+            "background_npy": background_files["npy"].name,
+            "background_fits": background_files["fits"].name,
+            "depth_spectrum": reference.DEPTH_SPECTRUM_FILE,
+            "references": {k: str(Path(v).relative_to(out)) for k, v in references.items()},
+        },
+        "times": {key: np.asarray(value) for key, value in visit.times.items()},
+        "transit": visit.params,
+        "deep_frame": visit.deep,
+        "background": scene.background,
+        "background_scale": config.background_scale,
+        "bad_pixels": {
+            "hot_flagged": visit.bad.hot_flagged,
+            "hot_unflagged": visit.bad.hot_unflagged,
+            "dead_flagged": visit.bad.dead_flagged,
+            "dead_unflagged": visit.bad.dead_unflagged,
+            "hot_rate": visit.bad.hot_rate,
+            "response": visit.bad.response,
+        },
+        "order0": {"mask": scene.order0_mask, "image": scene.order0, **scene.order0_catalog},
+        "contaminants": {
+            "image": scene.contaminant_image,
+            "dx": np.array([c.dx for c in scene.contaminants]),
+            "dy": np.array([c.dy for c in scene.contaminants]),
+            "flux_ratio": np.array([c.flux_ratio for c in scene.contaminants]),
+            "teff": np.array([c.teff for c in scene.contaminants]),
+            "box_half_width": DILUTION_HALF_WIDTH,
+        },
+        "jitter": {"dx": visit.dx, "dy": visit.dy, "dwidth": visit.dwidth},
+        "systematics": {
+            "flux": visit.systematic_flux,
+            "dy": visit.tilt_dy,
+            "dwidth": visit.tilt_dwidth,
+        },
+        "stellar_lines": _line_truth(config, scene),
+        **extra,
+    }
+    if scene.host is not None:
+        truth["host_star"] = scene.host.truth()
+    for order, values in visit.orders.items():
+        truth[f"order{order}"] = values
+    truth_file = out / f"{config.root}_truth.asdf"
+    write_truth(truth_file, truth)
+    elapsed = time.perf_counter() - clock
+    log.info("simulation done in %.1f s", elapsed)
+    return SimResult(segment_files, truth_file, background_files, config,
+                     {"total_s": elapsed}, references)
+
+
+#: Half height (rows) of the box in which the truth's dilution is measured.
+DILUTION_HALF_WIDTH = 15
+
+
+class _Visit:
+    """What every level shares: scene, times, transit, bad pixels, jitter, systematics."""
+
+    def __init__(self, config):
+        self.config = config
+        self.scene = scene = Scene(config)
+        self.times = transit.integration_times(config)
+        self.orders, self.params = _transit_truth(config, scene, self.times)
+        for order, values in self.orders.items():
+            values["dilution"] = scene.dilution(order, DILUTION_HALF_WIDTH)
+            values["depth_diluted"] = values["depth"] / (1.0 + values["dilution"])
+        rng = _rng(config.seed, 0)
+        self.rng = rng
+        self.science = ~scene.reference_mask
+        self.bad = draw_bad_pixels(config, rng, self.science)
+        # Drawn here, before the jitter, so the random streams of the
+        # slope level are those of earlier versions.
+        self.cosmic = draw_cosmic_rays(config, rng, self.science)
+        index = np.arange(config.nints)
+        ramp = index / max(config.nints - 1, 1) - 0.5
+        self.dx = rng.normal(0.0, 1.0, config.nints) * config.jitter_rms_x + config.drift_x * ramp
+        self.dy = rng.normal(0.0, 1.0, config.nints) * config.jitter_rms_y + config.drift_y * ramp
+        # Drawn only when asked, so the random streams of default runs are unchanged.
+        self.dwidth = config.drift_width * ramp
+        if config.jitter_rms_width:
+            self.dwidth = self.dwidth + rng.normal(0.0, config.jitter_rms_width, config.nints)
+        self.systematic_flux, self.tilt_dy, self.tilt_dwidth = field.visit_systematics(
+            config, self.times["int_mid_BJD_TDB"]
+        )
+        self.deep = scene.deep_frame()
+
+    def illumination(self, i):
+        """Noiseless light (DN/s) reaching the detector in integration ``i`` (before response)."""
+        factor = self.systematic_flux[i]
+        light = {o: self.orders[o]["light_curves"][i] * factor for o in self.orders}
+        signal = self.scene.star(
+            light, self.dx[i], self.dy[i] + self.tilt_dy[i], self.dwidth[i] + self.tilt_dwidth[i]
+        )
+        signal += self.scene.static
+        return signal
+
+
+def _slope_segments(visit, out):
+    """Write ``rateints`` drawn at the slope level (fast; for unit tests)."""
+    config, bad, cosmic = visit.config, visit.bad, visit.cosmic
     oneoverf = OneOverF(config, NX)
     var_read = np.float32(read_noise_variance(config))
     dq = np.zeros((NY, NX), dtype=np.uint32)
-    dq[scene.reference_mask] |= dqflags.pixel["REFERENCE_PIXEL"]
+    dq[visit.scene.reference_mask] |= dqflags.pixel["REFERENCE_PIXEL"]
     dq[bad.hot_flagged] |= dqflags.pixel["HOT"] | _DNU
     dq[bad.dead_flagged] |= dqflags.pixel["DEAD"] | _DNU
 
-    deep = scene.deep_frame()
-    expected_signal = deep * bad.response + bad.hot_rate
+    expected_signal = visit.deep * bad.response + bad.hot_rate
     expected_err = np.sqrt(poisson_variance(expected_signal, config) + var_read).astype(np.float32)
     expected_err[bad.flagged] = np.nan
 
@@ -126,9 +237,7 @@ def simulate(output_dir, preset="tiny", seed=0, **overrides):
         arrays["var_rnoise"][...] = var_read
         for k, i in enumerate(range(first - 1, last)):
             rng_i = _rng(config.seed, 1, i)
-            light = {o: orders[o]["light_curves"][i] for o in orders}
-            signal = scene.star(light, jitter_dx[i], jitter_dy[i], jitter_dw[i])
-            signal += scene.static
+            signal = visit.illumination(i)
             signal *= bad.response
             signal += bad.hot_rate
             var_p = poisson_variance(signal, config)
@@ -143,7 +252,7 @@ def simulate(output_dir, preset="tiny", seed=0, **overrides):
         # Detector1 leaves NaN in every array where a pixel is DO_NOT_USE.
         for key in ("data", "err", "var_poisson", "var_rnoise"):
             arrays[key][:, bad.flagged] = np.nan
-        model = build_segment(config, arrays, times, seg, len(sizes), first, last)
+        model = build_segment(config, arrays, visit.times, seg, len(sizes), first, last)
         path = out / segment_filename(config, seg)
         model.save(path)
         model.close()
@@ -151,27 +260,7 @@ def simulate(output_dir, preset="tiny", seed=0, **overrides):
         segment_files.append(path)
         log.info("wrote %s (integrations %d-%d of %d)", path.name, first, last, config.nints)
         first = last + 1
-
-    template = scene.template.copy()
-    template[scene.reference_mask] = 0.0
-    background_files = write_background_files(template, out, config.root)
-
-    truth = {
-        "format_version": 1,
-        "config": config.to_dict(),
-        "preset": config.preset,
-        "pwcpos": config.pwcpos,
-        "files": {
-            "segments": [p.name for p in segment_files],
-            "background_npy": background_files["npy"].name,
-            "background_fits": background_files["fits"].name,
-            "depth_spectrum": reference.DEPTH_SPECTRUM_FILE,
-        },
-        "times": {key: np.asarray(value) for key, value in times.items()},
-        "transit": params,
-        "deep_frame": deep,
-        "background": scene.background,
-        "background_scale": config.background_scale,
+    extra = {
         "expected_err": expected_err,
         "read_noise_variance": float(var_read),
         "oneoverf": {
@@ -179,30 +268,21 @@ def simulate(output_dir, preset="tiny", seed=0, **overrides):
             "sigma_dn": oneoverf.sigma,
             "expected_rms": oneoverf.expected_rms,
         },
-        "bad_pixels": {
-            "hot_flagged": bad.hot_flagged,
-            "hot_unflagged": bad.hot_unflagged,
-            "dead_flagged": bad.dead_flagged,
-            "dead_unflagged": bad.dead_unflagged,
-            "hot_rate": bad.hot_rate,
-            "response": bad.response,
-        },
         "cosmic_rays": cosmic,
-        "order0": {"mask": scene.order0_mask, "image": scene.order0, **scene.order0_catalog},
-        "jitter": {"dx": jitter_dx, "dy": jitter_dy, "dwidth": jitter_dw},
-        "stellar_lines": {
-            "name": [name for name, _, _ in STELLAR_LINES],
-            "wavelength": np.array([w for _, w, _ in STELLAR_LINES]),
-            "depth": np.array([d for _, _, d in STELLAR_LINES]) * config.stellar_line_depth,
-        },
     }
-    for order, values in orders.items():
-        truth[f"order{order}"] = values
-    truth_file = out / f"{config.root}_truth.asdf"
-    write_truth(truth_file, truth)
-    elapsed = time.perf_counter() - clock
-    log.info("simulation done in %.1f s", elapsed)
-    return SimResult(segment_files, truth_file, background_files, config, {"total_s": elapsed})
+    return segment_files, extra
+
+
+def _line_truth(config, scene):
+    """The stellar lines drawn (the packaged list, or the host star's own)."""
+    if scene.host is not None:
+        lines = scene.host.truth()["lines"]
+        return {"name": lines["name"], "wavelength": lines["wavelength"], "depth": lines["depth"]}
+    return {
+        "name": [name for name, _, _ in STELLAR_LINES],
+        "wavelength": np.array([w for _, w, _ in STELLAR_LINES]),
+        "depth": np.array([d for _, _, d in STELLAR_LINES]) * config.stellar_line_depth,
+    }
 
 
 def _transit_truth(config, scene, times):

@@ -50,9 +50,9 @@ _INT_TIMES_DTYPE = [
 ]
 
 
-def segment_filename(config, segment_number):
+def segment_filename(config, segment_number, product="rateints"):
     """Official-style file name, e.g. ``jw01366001001_04101_00001-seg001_nis_rateints.fits``."""
-    return f"{config.root}-seg{segment_number:03d}_nis_rateints.fits"
+    return f"{config.root}-seg{segment_number:03d}_nis_{product}.fits"
 
 
 def _int_times_table(times, rows):
@@ -63,8 +63,9 @@ def _int_times_table(times, rows):
     return table
 
 
-def build_segment(config, arrays, times, segment_number, segment_total, first, last):
-    """Assemble one ``rateints`` segment.
+def build_segment(config, arrays, times, segment_number, segment_total, first, last,
+                  product="rateints"):
+    """Assemble one ``rateints`` (or raw ``uncal``) segment.
 
     Parameters
     ----------
@@ -79,18 +80,32 @@ def build_segment(config, arrays, times, segment_number, segment_total, first, l
         1-based segment index and number of segments.
     first, last : int
         1-based, inclusive integration range of the segment.
+    product : str
+        ``"rateints"`` (a `CubeModel`, as Detector1 leaves it) or ``"uncal"``
+        (a `Level1bModel` of raw uint16 reads, ``arrays["data"]`` only, as
+        the archive delivers it).
 
     Returns
     -------
-    `~stdatamodels.jwst.datamodels.CubeModel`
+    `~stdatamodels.jwst.datamodels.CubeModel` or `~stdatamodels.jwst.datamodels.Level1bModel`
     """
-    model = datamodels.CubeModel()
-    keys = ("data", "err", "dq") + (("var_poisson", "var_rnoise") if config.write_variances else ())
-    for key in keys:
-        setattr(model, key, arrays[key])
+    if product == "uncal":
+        model = datamodels.Level1bModel(data=arrays["data"])
+    else:
+        model = datamodels.CubeModel()
+        keys = ("data", "err", "dq") + (
+            ("var_poisson", "var_rnoise") if config.write_variances else ()
+        )
+        for key in keys:
+            setattr(model, key, arrays[key])
     model.int_times = _int_times_table(times, slice(first - 1, last))
     _fill_meta(model.meta, config, times, segment_number, segment_total, first, last)
-    model.meta.filename = segment_filename(config, segment_number)
+    if product == "uncal":
+        model.meta.bunit_data = "DN"
+        model.meta.bunit_err = None
+        for step in DETECTOR1_CAL_STEPS:
+            setattr(model.meta.cal_step, step, None)
+    model.meta.filename = segment_filename(config, segment_number, product)
     return model
 
 
@@ -139,14 +154,14 @@ def _fill_meta(meta, config, times, segment_number, segment_total, first, last):
     inst.pupil = "GR700XD"
     inst.pupil_position = float(config.pwcpos)
 
-    meta.aperture.name = "NIS_SUBSTRIP256"
+    meta.aperture.name = f"NIS_{config.subarray}"
 
     sub = meta.subarray
-    sub.name = "SUBSTRIP256"
+    sub.name = config.subarray
     sub.xstart = 1
-    sub.ystart = 1793
+    sub.ystart = config.subarray_ystart
     sub.xsize = 2048
-    sub.ysize = 256
+    sub.ysize = config.ny
     sub.fastaxis = -2
     sub.slowaxis = -1
 
