@@ -1,22 +1,34 @@
-"""Command line: ``soss_simulate --preset full --output-dir DIR [--seed N] [--nints N]``."""
+"""Command line: ``soss_simulate --preset realistic --level rateints --output-dir DIR``."""
 
 import argparse
 import logging
 import sys
 import time
 
-from jwst_soss_custom.datasets.config import PRESETS
+from jwst_soss_custom.datasets.config import LEVELS, PRESETS, SUBARRAY_ROWS
 
 
 def build_parser():
     """Argument parser of ``soss_simulate``."""
     parser = argparse.ArgumentParser(
         prog="soss_simulate",
-        description="Write a simulated NIRISS/SOSS time series (rateints segments, "
-        "background template and truth file) to a folder.",
+        description="Write a simulated NIRISS/SOSS time series (uncal or rateints "
+        "segments, CRDS-format references, background template and truth file) to a folder.",
     )
-    parser.add_argument("--preset", default="full", choices=sorted(PRESETS),
-                        help="size of the exposure (default: full, the WASP-39b ERS visit)")
+    parser.add_argument("--preset", default="realistic", choices=sorted(PRESETS),
+                        help="scene and size (default: realistic, a full WASP-39b-size visit "
+                        "with what the pipeline does not assume)")
+    parser.add_argument("--level", default="rateints", choices=LEVELS,
+                        help="uncal: raw ramps and refs/ for the official Detector1; rateints "
+                        "(default): the same ramps through the official Detector1 steps and "
+                        "ramp fitting; slopes: rateints drawn at the slope level (fast)")
+    parser.add_argument("--subarray", default=None, choices=sorted(SUBARRAY_ROWS),
+                        help="SUBSTRIP256 (default) or SUBSTRIP96 (ramp levels)")
+    parser.add_argument("--jump-detection", default=None, choices=("truth", "jwst"),
+                        help="rateints level: flag the simulated jumps (truth, default) or "
+                        "run the official jump step (jwst, slower)")
+    parser.add_argument("--processes", type=int, default=None,
+                        help="worker processes at the ramp levels (default 2)")
     parser.add_argument("--output-dir", required=True, help="folder for the files")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--nints", type=int, default=None,
@@ -41,7 +53,10 @@ def main(argv=None):
         level=logging.WARNING if args.quiet else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    overrides = {}
+    overrides = {"level": args.level}
+    for name in ("subarray", "jump_detection", "processes"):
+        if getattr(args, name) is not None:
+            overrides[name] = getattr(args, name)
     if args.nints is not None:
         overrides["nints"] = args.nints
     if args.nsegments is not None:
@@ -53,13 +68,15 @@ def main(argv=None):
     try:
         start = time.perf_counter()
         result = simulate(args.output_dir, preset=args.preset, seed=args.seed, **overrides)
-    except ValueError as err:
+    except (ValueError, OSError) as err:
         print(f"soss_simulate: error: {err}", file=sys.stderr)
         return 2
     for path in result.segment_files:
         print(path)
     print(result.truth_file)
     for path in result.background_files.values():
+        print(path)
+    for path in result.reference_files.values():
         print(path)
     if not args.quiet:
         print(f"# {result.config.nints} integrations in {time.perf_counter() - start:.1f} s",

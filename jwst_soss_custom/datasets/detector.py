@@ -290,7 +290,7 @@ def make_detector_maps(config, rng, reference_mask, bad_pixels, correlated_cds):
     nonlin = config.nonlinearity * (1.0 + 0.05 * rng.standard_normal(shape))
     full_well = config.full_well * (1.0 + 0.03 * rng.standard_normal(shape))
     # The converter clips at 65535: flag before the last reads could reach it.
-    measured_well = (np.sqrt(1.0 + 4.0 * nonlin * full_well) - 1.0) / (2.0 * nonlin)
+    measured_well = 2.0 * full_well / (1.0 + np.sqrt(1.0 + 4.0 * nonlin * full_well))
     saturation = np.minimum(bias + 0.97 * measured_well, 65000.0)
     dq = np.zeros(shape, dtype=np.uint32)
     dq[reference_mask] |= dqflags.pixel["REFERENCE_PIXEL"]
@@ -430,8 +430,9 @@ def integration_ramp(photo_rate, maps, config, rng, correlated, cr_charge, refer
     # The pixel stops collecting at its full well; the response is the
     # exact inverse of the LINEARITY reference, t = m + a m^2.
     np.minimum(linear, maps.full_well, out=linear)
-    a = maps.nonlinearity
-    measured = (np.sqrt(1.0 + 4.0 * a * linear) - 1.0) / (2.0 * a)
+    # m = (sqrt(1 + 4 a t) - 1) / 2a, written without the cancellation
+    # that float32 would suffer for small a t.
+    measured = 2.0 * linear / (1.0 + np.sqrt(1.0 + 4.0 * maps.nonlinearity * linear))
     noise = correlated.copy()
     if config.read_noise:
         sigma = maps.read_noise if read_sigma is None else read_sigma

@@ -36,7 +36,7 @@ from jwst_soss_custom.parallel import fork_map
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ramp_segments", "BLOCK", "correlated_cds_variance"]
+__all__ = ["ramp_segments", "ramp_model", "BLOCK", "FIT_BLOCK", "correlated_cds_variance"]
 
 #: Integrations simulated together: bounds memory and sets the length of
 #: each continuous readout-noise series.
@@ -167,6 +167,40 @@ def ramp_segments(visit, out):
     return segment_files, truth, references
 
 
+def ramp_model(config, times, reads, segment_number, segment_total, first):
+    """A `RampModel` of reads, as Detector1 makes of an ``uncal`` file on opening it.
+
+    Parameters
+    ----------
+    config : SimConfig
+    times : dict
+        Integration times of the exposure.
+    reads : ndarray
+        (nints, ngroups, ny, nx) reads (DN), any numeric type.
+    segment_number, segment_total : int
+    first : int
+        1-based exposure index of the first integration.
+
+    Returns
+    -------
+    `~stdatamodels.jwst.datamodels.RampModel`
+        float32 data, empty pixel and group DQ, the uncal metadata and
+        ``int_times``.
+    """
+    last = first + reads.shape[0] - 1
+    uncal = build_segment(config, {"data": np.zeros((1, 1, 1, 1), np.uint16)}, times,
+                          segment_number, segment_total, first, last, product="uncal")
+    model = datamodels.RampModel(
+        data=reads.astype(np.float32),
+        pixeldq=np.zeros(reads.shape[2:], dtype=np.uint32),
+        groupdq=np.zeros(reads.shape, dtype=np.uint8),
+    )
+    model.update(uncal)
+    model.int_times = uncal.int_times
+    uncal.close()
+    return model
+
+
 def _select(events, start, stop):
     """Events of integrations ``start`` to ``stop - 1`` (events sorted by integration)."""
     lo, hi = np.searchsorted(events["integration"], [start, stop])
@@ -229,17 +263,7 @@ class _RateintsSegment:
         from jwst.ramp_fitting import RampFitStep
 
         first = self.first + offset
-        uncal = build_segment(self.config, {"data": raw}, self.times, self.seg, self.total,
-                              first, first + raw.shape[0] - 1, product="uncal")
-        # What Detector1 does on opening an uncal file: float reads, empty DQ.
-        model = datamodels.RampModel(
-            data=raw.astype(np.float32),
-            pixeldq=np.zeros(raw.shape[2:], dtype=np.uint32),
-            groupdq=np.zeros(raw.shape, dtype=np.uint8),
-        )
-        model.update(uncal)
-        model.int_times = uncal.int_times
-        uncal.close()
+        model = ramp_model(self.config, self.times, raw, self.seg, self.total, first)
         cache = Path(self.references["mask"]).parent / "crds_cache"
         with crds_refs.offline_crds(cache), _quiet_pipeline():
             ramp = Detector1Pipeline.call(model, steps=self.steps, configure_log=False)
