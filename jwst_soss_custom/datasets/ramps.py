@@ -42,8 +42,8 @@ __all__ = ["ramp_segments", "ramp_model", "BLOCK", "FIT_BLOCK", "correlated_cds_
 #: each continuous readout-noise series.
 BLOCK = 4
 #: Integrations put through the official steps together (each step run has a
-#: fixed cost of ~0.2 s, so blocks must not be small; ~2 GB at 32).
-FIT_BLOCK = 32
+#: fixed cost of ~0.2 s, so blocks must not be small; ~1.5 GB at 16).
+FIT_BLOCK = 16
 
 #: Loggers quietened while the official steps run on each block.
 _PIPELINE_LOGGERS = ("stpipe", "jwst", "stcal", "CRDS")

@@ -20,13 +20,17 @@ def _columns(truth, order, low, high, inclusive=False):
     return o, inside
 
 
-def _weighted_depth(o, inside):
-    """Flux-weighted mean injected depth (ppm) of the selected columns."""
+def _weighted_depth(o, inside, key="depth"):
+    """Flux-weighted mean injected depth (ppm) of the selected columns.
+
+    ``key="depth_diluted"`` gives the depth the field stars' light leaves
+    (truth format 2).
+    """
     weights = o["column_flux"][inside]
-    return float(1e6 * np.sum(weights * o["depth"][inside]) / np.sum(weights))
+    return float(1e6 * np.sum(weights * o[key][inside]) / np.sum(weights))
 
 
-def injected_white_light(truth, order=1, wave_range=(0.85, 2.83)):
+def injected_white_light(truth, order=1, wave_range=(0.85, 2.83), key="depth"):
     """Noiseless white light and its depth, summed as ``soss_tso3`` sums columns.
 
     Parameters
@@ -37,6 +41,9 @@ def injected_white_light(truth, order=1, wave_range=(0.85, 2.83)):
         Spectral order.
     wave_range : (float, float)
         Inclusive wavelength range (micron), as the ``whtlt`` range.
+    key : str
+        ``"depth"`` (injected) or ``"depth_diluted"`` (as diluted by
+        field-star light).
 
     Returns
     -------
@@ -48,10 +55,10 @@ def injected_white_light(truth, order=1, wave_range=(0.85, 2.83)):
     o, inside = _columns(truth, order, *wave_range, inclusive=True)
     weights = o["column_flux"][inside]
     flux = o["light_curves"][:, inside].astype(float) @ weights / weights.sum()
-    return flux, _weighted_depth(o, inside)
+    return flux, _weighted_depth(o, inside, key)
 
 
-def injected_channel_depths(truth, order, wave_low, wave_high):
+def injected_channel_depths(truth, order, wave_low, wave_high, key="depth"):
     """Flux-weighted injected depth (ppm) of the columns inside each channel.
 
     Parameters
@@ -60,13 +67,16 @@ def injected_channel_depths(truth, order, wave_low, wave_high):
         As for `injected_white_light`.
     wave_low, wave_high : array_like
         Channel edges (micron); a column belongs to ``[low, high)``.
+    key : str
+        As for `injected_white_light`.
 
     Returns
     -------
     ndarray
     """
     edges = zip(np.asarray(wave_low, float), np.asarray(wave_high, float), strict=True)
-    return np.array([_weighted_depth(*_columns(truth, order, low, high)) for low, high in edges])
+    return np.array([_weighted_depth(*_columns(truth, order, low, high), key)
+                     for low, high in edges])
 
 
 def injected_orbit(truth):
