@@ -64,7 +64,7 @@ def test_variance_up_the_ramp_is_poisson_plus_read_noise():
     zeros = np.zeros((config.ngroups,) + shape, np.float32)
     reads = np.stack([
         integration_ramp(np.full(shape, rate, np.float32), maps, config, rng, zeros, None,
-                         np.zeros(shape, bool))[0].astype(float)
+                         np.zeros(shape, bool)).astype(float)
         for _ in range(300)
     ])
     n = reads.shape[0] * shape[0] * shape[1]

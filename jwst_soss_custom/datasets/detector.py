@@ -45,7 +45,9 @@ __all__ = [
     "DetectorMaps",
     "make_detector_maps",
     "draw_cosmic_ray_events",
+    "cosmic_ray_charge",
     "integration_ramp",
+    "CR_SHARES",
 ]
 
 #: Pixel clock of the SIDECAR ASIC (s per pixel read).
@@ -185,8 +187,6 @@ class CorrelatedNoise:
         out = np.zeros(shape, dtype=np.float32)
         if not self.active:
             return out
-        if self.frame % self.DECIMATION:
-            raise ValueError("frame clocks must be a multiple of the decimation")
         pink = self._pink(rng, length, self.sigma_pink) if self.sigma_pink else None
         acn = self._pink(rng, length, self.sigma_acn) if self.sigma_acn else None
         for i in range(nints):
@@ -351,8 +351,9 @@ def draw_cosmic_ray_events(config, rng, science_mask, nints, first=0):
 
 #: Share of a cosmic ray's charge in the hit pixel and in each of its 4 neighbours.
 CR_CORE, CR_NEIGHBOUR = 0.70, 0.075
-_NEIGHBOURS = ((0, 0, CR_CORE), (1, 0, CR_NEIGHBOUR), (-1, 0, CR_NEIGHBOUR),
-               (0, 1, CR_NEIGHBOUR), (0, -1, CR_NEIGHBOUR))
+#: (row offset, column offset, share of the charge) of the pixels a cosmic ray hits.
+CR_SHARES = ((0, 0, CR_CORE), (1, 0, CR_NEIGHBOUR), (-1, 0, CR_NEIGHBOUR),
+             (0, 1, CR_NEIGHBOUR), (0, -1, CR_NEIGHBOUR))
 
 
 def cosmic_ray_charge(events, shape, ngroups):
@@ -373,7 +374,7 @@ def cosmic_ray_charge(events, shape, ngroups):
     """
     ny, nx = shape
     steps = np.zeros(ngroups * ny * nx, dtype=np.float64)
-    for dy, dx, share in _NEIGHBOURS:
+    for dy, dx, share in CR_SHARES:
         y = events["y"].astype(np.int64) + dy
         x = events["x"].astype(np.int64) + dx
         keep = (y >= 0) & (y < ny) & (x >= 0) & (x < nx)
@@ -407,11 +408,8 @@ def integration_ramp(photo_rate, maps, config, rng, correlated, cr_charge, refer
 
     Returns
     -------
-    raw : ndarray
+    ndarray
         uint16 (ngroups, ny, nx).
-    linear : ndarray
-        float32 (ngroups, ny, nx): the collected charge in DN before
-        non-linearity, saturation and noise (for tests and truth).
     """
     ngroups = config.ngroups
     electrons_per_frame = (photo_rate * maps.gain + maps.dark) * config.frame_time
@@ -442,4 +440,4 @@ def integration_ramp(photo_rate, maps, config, rng, correlated, cr_charge, refer
     measured += maps.bias + noise / maps.gain
     np.rint(measured, out=measured)
     np.clip(measured, 0.0, 65535.0, out=measured)
-    return measured.astype(np.uint16), linear
+    return measured.astype(np.uint16)

@@ -21,8 +21,7 @@ from stdatamodels.jwst.datamodels import dqflags
 from jwst_soss_custom.datasets import crds_refs
 from jwst_soss_custom.datasets.config import segment_sizes
 from jwst_soss_custom.datasets.detector import (
-    CR_CORE,
-    CR_NEIGHBOUR,
+    CR_SHARES,
     CorrelatedNoise,
     cosmic_ray_charge,
     draw_cosmic_ray_events,
@@ -135,7 +134,7 @@ def ramp_segments(visit, out):
                 photo = visit.illumination(i)[rows] * bad.response
                 hits = _select(events, i, i + 1)
                 cr = cosmic_ray_charge(hits, shape, config.ngroups) if hits["y"].size else None
-                raw[k], _ = integration_ramp(photo, maps, config, _rng(config.seed, 1, i),
+                raw[k] = integration_ramp(photo, maps, config, _rng(config.seed, 1, i),
                                              correlated[k], cr, reference_mask, read_sigma)
             writer.add(start - (first - 1), raw, _select(events, start, stop))
         path = writer.save(out)
@@ -280,8 +279,7 @@ class _RateintsSegment:
         """Set JUMP_DET where a simulated cosmic ray adds more than the threshold."""
         ny, nx = self.threshold.shape
         jump = dqflags.group["JUMP_DET"]
-        for dy, dx, share in ((0, 0, CR_CORE), (1, 0, CR_NEIGHBOUR), (-1, 0, CR_NEIGHBOUR),
-                              (0, 1, CR_NEIGHBOUR), (0, -1, CR_NEIGHBOUR)):
+        for dy, dx, share in CR_SHARES:
             y = events["y"].astype(np.int64) + dy
             x = events["x"].astype(np.int64) + dx
             g = events["group"].astype(np.int64)
