@@ -282,3 +282,21 @@ def test_substrip96_uncal_and_cli_errors(tmp_path):
     proc = _run([cli, "--preset", "tiny", "--level", "slopes", "--subarray", "SUBSTRIP96",
                  "--output-dir", str(tmp_path / "x")])
     assert proc.returncode == 2 and "SUBSTRIP96" in proc.stderr
+
+
+def test_f277w_exposure(tmp_path):
+    """F277W: order-1 light beyond 2.42 um only, order 0s at their F277W brightness."""
+    clear = simulate(tmp_path / "clear", preset="tiny", nints=2, nsegments=1, seed=6)
+    f277w = simulate(tmp_path / "f277w", preset="tiny", nints=2, nsegments=1, seed=6,
+                     filter="F277W")
+    with datamodels.open(f277w.segment_files[0]) as model:
+        assert model.meta.instrument.filter == "F277W"
+    c, f = load_truth(clear.truth_file), load_truth(f277w.truth_file)
+    wave = f["order1"]["wavelength"]
+    flux = f["order1"]["column_flux"]
+    assert np.all(flux[wave < 2.30] < 1e-3 * c["order1"]["column_flux"][wave < 2.30])
+    inside = (wave > 2.5) & (wave < 2.8)
+    np.testing.assert_allclose(flux[inside], c["order1"]["column_flux"][inside], rtol=1e-3)
+    assert f["order2"]["column_flux"].max() < 1e-6
+    ratio = c["order0"]["peak"] / f["order0"]["peak"]
+    np.testing.assert_allclose(ratio, 2.6305, rtol=1e-3)

@@ -24,6 +24,8 @@ def build_parser():
                         "ramp fitting; slopes: rateints drawn at the slope level (fast)")
     parser.add_argument("--subarray", default=None, choices=sorted(SUBARRAY_ROWS),
                         help="SUBSTRIP256 (default) or SUBSTRIP96 (ramp levels)")
+    parser.add_argument("--filter", default=None, choices=("CLEAR", "F277W"),
+                        help="filter wheel: CLEAR (default) or F277W (order-0 location frames)")
     parser.add_argument("--jump-detection", default=None, choices=("truth", "jwst"),
                         help="rateints level: flag the simulated jumps (truth, default) or "
                         "run the official jump step (jwst, slower)")
@@ -54,7 +56,7 @@ def main(argv=None):
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     overrides = {"level": args.level}
-    for name in ("subarray", "jump_detection", "processes"):
+    for name in ("subarray", "filter", "jump_detection", "processes"):
         if getattr(args, name) is not None:
             overrides[name] = getattr(args, name)
     if args.nints is not None:

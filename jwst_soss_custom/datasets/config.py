@@ -139,6 +139,10 @@ class SimConfig:
     subarray : str
         ``"SUBSTRIP256"`` or ``"SUBSTRIP96"`` (rows 10-105 of SUBSTRIP256;
         ramp levels only).
+    filter : str
+        ``"CLEAR"`` or ``"F277W"`` (only order-1 light at 2.42-3.13 um, the
+        field-star order 0s at their real F277W brightness, a fainter
+        background; see `jwst_soss_custom.datasets.field`).
     teff : float or None
         Host-star temperature (K). None keeps the WASP-39 continuum with the
         packaged line list (`STELLAR_LINES`); a value draws a host star with
@@ -237,6 +241,7 @@ class SimConfig:
     write_variances: bool = True
     level: str = "slopes"
     subarray: str = "SUBSTRIP256"
+    filter: str = "CLEAR"
     teff: float | None = None
     n_contaminants: int = 0
     visit_ramp_amplitude: float = 0.0
@@ -288,6 +293,8 @@ class SimConfig:
                 f"subarray={self.subarray}: only the ramp levels (uncal, rateints) "
                 "simulate it; use level='uncal' or 'rateints'."
             )
+        if self.filter not in ("CLEAR", "F277W"):
+            raise ValueError(f"filter={self.filter!r}: SOSS uses CLEAR or F277W.")
         if self.jump_detection not in ("truth", "jwst"):
             raise ValueError(
                 f"jump_detection={self.jump_detection!r}: choose 'truth' or 'jwst'."

@@ -11,11 +11,16 @@
   drift and an optional mid-visit tilt event (a step in trace position,
   width and flux).
 * `background_structure`: smooth structure on top of the zodiacal template.
+* `filter_transmission`: the F277W filter (exposures taken to locate
+  field-star order 0s).
 """
 
 import numpy as np
 
 __all__ = [
+    "F277W_EDGES",
+    "F277W_BACKGROUND_FRACTION",
+    "filter_transmission",
     "HostStar",
     "host_star",
     "Contaminant",
@@ -24,6 +29,14 @@ __all__ = [
     "background_structure",
     "blackbody_ratio",
 ]
+
+#: Half-power edges (micron) of NIRISS F277W: pivot 2.776 um, bandwidth 0.716 um.
+F277W_EDGES = (2.418, 3.134)
+#: Zodiacal background through F277W relative to CLEAR. Not calibrated: the
+#: real F277W frame at hand is background-subtracted. The F277W band holds
+#: roughly a quarter of the zodiacal photons SOSS collects without a filter
+#: (2.4-3.1 um of 0.6-3.1 um, on the falling scattered-light spectrum).
+F277W_BACKGROUND_FRACTION = 0.25
 
 #: Reference temperature of the packaged (WASP-39) continuum, K.
 REFERENCE_TEFF = 5400.0
@@ -57,6 +70,24 @@ _EXTRA_LINES = (
 #: Broad molecular bands of cool stars: (name, centre um, sigma um, depth at 3500 K).
 _BANDS = (("FeH 0.99", 0.995, 0.010, 0.08), ("H2O 1.4", 1.40, 0.06, 0.10),
           ("H2O 1.9", 1.90, 0.08, 0.12), ("H2O 2.7", 2.70, 0.10, 0.10))
+
+
+def filter_transmission(name, wavelength, edge_width=0.02):
+    """Transmission of the SOSS filter wheel position at ``wavelength`` (micron).
+
+    ``"CLEAR"`` passes everything; ``"F277W"`` is a top hat between
+    `F277W_EDGES` with error-function edges ``edge_width`` micron wide (an
+    approximation of the real curve).
+    """
+    from scipy.special import erf
+
+    wave = np.asarray(wavelength, dtype=float)
+    if name == "CLEAR":
+        return np.ones_like(wave)
+    if name != "F277W":
+        raise ValueError(f"filter={name!r}: SOSS uses CLEAR or F277W.")
+    lo, hi = F277W_EDGES
+    return 0.25 * (1 + erf((wave - lo) / edge_width)) * (1 - erf((wave - hi) / edge_width))
 
 
 def blackbody_ratio(wavelength, teff, reference=REFERENCE_TEFF, pivot=1.2):

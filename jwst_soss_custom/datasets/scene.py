@@ -355,6 +355,7 @@ class Scene:
         # Scene randomness has its own stream (spawn key 2), so switching these
         # effects on leaves the noise draws of every other stream unchanged.
         rng = np.random.default_rng(np.random.SeedSequence(config.seed, spawn_key=(2,)))
+        self.filter = getattr(config, "filter", "CLEAR")
         teff = getattr(config, "teff", None)
         self.host = field.host_star(teff, rng) if teff is not None else None
         self._spectrum = spectrum
@@ -384,6 +385,8 @@ class Scene:
         self.background *= field.background_structure(
             self.background.shape, getattr(config, "background_structure", 0.0), rng
         )
+        if self.filter == "F277W":
+            self.background *= field.F277W_BACKGROUND_FRACTION
         self.reference_mask = reference_pixel_mask()
         self.background[self.reference_mask] = 0.0
         if config.n_order0 > 0:
@@ -392,6 +395,11 @@ class Scene:
             self.order0 = np.zeros((NY, NX), dtype=np.float32)
             self.order0_mask = np.zeros((NY, NX), dtype=bool)
             self.order0_catalog = {"x": np.zeros(0), "y": np.zeros(0), "peak": np.zeros(0)}
+        if self.filter == "F277W":
+            # The stamps were cut from a real F277W frame and scaled to CLEAR.
+            ratio = float(reference.load_order0_stamps()["clear_over_f277w"])
+            self.order0 = self.order0 / ratio
+            self.order0_catalog = dict(self.order0_catalog, peak=self.order0_catalog["peak"] / ratio)
         self.order0[self.reference_mask] = 0.0
         self.order0_mask &= ~self.reference_mask
         self.contaminants = field.draw_contaminants(getattr(config, "n_contaminants", 0), rng)
@@ -415,6 +423,7 @@ class Scene:
         else:
             lines = self.host.transmission(wave, dispersion) * self.host.continuum_factor(wave)
         eff = throughput(order, wave, self._throughput_scale.get(order))
+        eff = eff * field.filter_transmission(self.filter, wave)
         return self.config.flux_scale * continuum * lines * eff * dispersion
 
     def _contaminant_image(self):
@@ -434,6 +443,7 @@ class Scene:
                         * stellar_flux_density(wave, self._spectrum)
                         * field.blackbody_ratio(wave, star.teff)
                         * throughput(order, wave, self._throughput_scale.get(order))
+                        * field.filter_transmission(self.filter, wave)
                         * dispersion)
                 stretch = self.profile.stretch(wave, slope)
                 _add_core(image, trace.columns, yc, stretch, flux, self.profile, core_norm, wave)

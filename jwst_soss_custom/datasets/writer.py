@@ -150,7 +150,7 @@ def _fill_meta(meta, config, times, segment_number, segment_total, first, last):
     inst = meta.instrument
     inst.name = "NIRISS"
     inst.detector = "NIS"
-    inst.filter = "CLEAR"
+    inst.filter = config.filter
     inst.pupil = "GR700XD"
     inst.pupil_position = float(config.pwcpos)
 
