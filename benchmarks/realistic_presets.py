@@ -17,7 +17,11 @@ segments):
 Usage::
 
     python benchmarks/realistic_presets.py [--workdir DIR] [--presets realistic hard]
-        [--nints N] [--no-uncal] [--json benchmarks/results_realistic_<date>.json]
+        [--nints N] [--no-uncal] [--jump-detection truth|jwst]
+        [--json benchmarks/results_realistic_<date>.json]
+
+(``--workdir`` caches the simulated rateints by preset: use a new one when
+changing ``--jump-detection``.)
 """
 
 import argparse
@@ -55,6 +59,8 @@ def main():
     parser.add_argument("--presets", nargs="+", default=["realistic", "hard"])
     parser.add_argument("--nints", type=int, default=None)
     parser.add_argument("--no-uncal", action="store_true", help="skip the uncal timing")
+    parser.add_argument("--jump-detection", choices=("truth", "jwst"), default="truth",
+                        help="rateints level: simulator's jump flags or the official jump step")
     parser.add_argument("--json", type=Path,
                         default=Path(f"benchmarks/results_realistic_{date.today()}.json"))
     args = parser.parse_args()
@@ -66,7 +72,8 @@ def main():
         if not args.no_uncal:
             entry["uncal"] = uncal_cost(work, preset, args.nints)
             print(preset, "uncal", entry["uncal"], flush=True)
-        run = run_exposure(work, preset, args.nints, simulate_options=("--level", "rateints"))
+        run = run_exposure(work, preset, args.nints, simulate_options=(
+            "--level", "rateints", "--jump-detection", args.jump_detection))
         entry["rateints_simulation"] = run.pop("simulation")
         entry["reduction"] = run
         tag = preset + (f"_{args.nints}" if args.nints else "")
