@@ -123,10 +123,14 @@ class HostStar:
     def transmission(self, wavelength, dispersion):
         """Line and band transmission (<= 1) per column."""
         wave = np.asarray(wavelength, dtype=float)
-        out = np.ones_like(wave)
-        for _, centre, depth, fwhm in self.lines:
-            sigma = fwhm / 2.3548 * dispersion
-            out *= 1.0 - depth * np.exp(-0.5 * ((wave - centre) / sigma) ** 2)
+        centre = np.array([c for _, c, _, _ in self.lines])[:, None]
+        depth = np.array([d for _, _, d, _ in self.lines])[:, None]
+        sigma = np.array([f for *_, f in self.lines])[:, None] / 2.3548 * dispersion
+        # Only lines within 6 sigma of a column matter; skip the rest.
+        near = np.abs(wave - centre) < 6 * sigma
+        profile = np.zeros(near.shape)
+        profile[near] = np.exp(-0.5 * (((wave - centre) / sigma)[near]) ** 2)
+        out = np.prod(1.0 - depth * profile, axis=0)
         for _, centre, sigma, depth in self.bands:
             out *= 1.0 - depth * np.exp(-0.5 * ((wave - centre) / sigma) ** 2)
         return np.clip(out, 0.0, None)
@@ -154,20 +158,27 @@ class HostStar:
         }
 
 
-def host_star(teff, rng, perturbation=0.35):
+def host_star(teff, rng, perturbation=0.35, forest_rng=None):
     """A host star of temperature ``teff`` with its own, randomly perturbed lines.
 
     Line depths follow a linear temperature law from their 5400 K values and
     are multiplied by a log-normal factor (``perturbation`` in ln); widths are
     2-4 pixels (rotation, pressure broadening); molecular bands deepen
-    linearly below 4500 K.
+    linearly below 4500 K. A forest of weak lines at random wavelengths
+    (200 at 6400 K up to 800 below 3400 K, depths 0.3-3 %, 2-3 pixels wide)
+    stands for the many unresolved metal and molecular lines of a real
+    spectrum: at R ~ 700 they blend with the strong lines and pull their
+    apparent centres, which a wavelength check must survive.
 
     Parameters
     ----------
     teff : float
         3500-6500 K.
     rng : numpy.random.Generator
+        Draws the strong lines' depths and widths.
     perturbation : float
+    forest_rng : numpy.random.Generator, optional
+        Draws the weak-line forest (none if omitted).
 
     Returns
     -------
@@ -180,6 +191,12 @@ def host_star(teff, rng, perturbation=0.35):
     for name, wave, depth, slope in _PHYSICAL_LINES + _EXTRA_LINES:
         d = max(depth + slope * dt, 0.0) * float(np.exp(rng.normal(0.0, perturbation)))
         lines.append((name, wave, min(d, 0.8), float(rng.uniform(2.0, 4.0))))
+    if forest_rng is not None:
+        n = int(np.clip(400 * (1 + (REFERENCE_TEFF - teff) / 2000), 200, 800))
+        waves = np.sort(forest_rng.uniform(0.6, 2.9, n))
+        depths = np.exp(forest_rng.uniform(np.log(0.003), np.log(0.03), n))
+        widths = forest_rng.uniform(2.0, 3.0, n)
+        lines += [("weak", float(w), float(d), float(f)) for w, d, f in zip(waves, depths, widths)]
     cool = np.clip((4500.0 - teff) / 1000.0, 0.0, 1.5)
     bands = [(n, c, s, d * cool) for n, c, s, d in _BANDS if cool > 0]
     return HostStar(teff, lines, bands)

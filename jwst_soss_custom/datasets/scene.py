@@ -357,7 +357,8 @@ class Scene:
         rng = np.random.default_rng(np.random.SeedSequence(config.seed, spawn_key=(2,)))
         self.filter = getattr(config, "filter", "CLEAR")
         teff = getattr(config, "teff", None)
-        self.host = field.host_star(teff, rng) if teff is not None else None
+        forest = np.random.default_rng(np.random.SeedSequence(config.seed, spawn_key=(2, 1)))
+        self.host = field.host_star(teff, rng, forest_rng=forest) if teff is not None else None
         self._spectrum = spectrum
         self._throughput_scale = throughput_scale or {}
         self.traces = {
@@ -514,7 +515,8 @@ class Scene:
         core_norm = 1.0 - self.halo_fraction
         for order, trace in self.traces.items():
             yc, wave, slope = trace.at(dx, dy)
-            flux = self.column_flux[order] if (dx == 0 and dy == 0) else self.flux(order, dx, dy)
+            # A column's flux depends on the x shift only (wavelengths move with x).
+            flux = self.column_flux[order] if dx == 0 else self.flux(order, dx, dy)
             if light_curve is not None and order in light_curve:
                 flux = flux * light_curve[order]
             stretch = self.profile.stretch(wave, slope) * (1.0 + dwidth)
