@@ -16,7 +16,6 @@ Usage::
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -80,13 +79,11 @@ def main():
                                                         "peak_MB": round(peak)}}
     refs = {r: raw / "refs" / crds_refs.reference_filename(_config(args.preset), r)
             for r in crds_refs.REFERENCE_TYPES}
-    env = crds_refs.offline_crds_environment(raw / "refs" / "crds_cache")
     out = work / f"detector1_{args.preset}"
     out.mkdir(exist_ok=True)
     rateints, runs = [], []
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
+    # The strun children inherit the offline CRDS settings.
+    with crds_refs.offline_crds(raw / "refs" / "crds_cache"):
         for uncal in sorted(raw.glob("*_uncal.fits")):
             wall, peak, log = measured([BIN / "strun", "calwebb_detector1", uncal,
                                         f"--output_dir={out}", *crds_refs.strun_arguments(refs)],
@@ -94,12 +91,6 @@ def main():
             runs.append({"segment": uncal.name, "wall_s": round(wall, 1), "peak_MB": round(peak),
                          "traceback_in_log": "Traceback" in log})
             rateints.append(out / uncal.name.replace("_uncal", "_rateints"))
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
     report["calwebb_detector1"] = runs
     report["rateints_vs_truth"] = zscores(rateints, load_truth(next(raw.glob("*_truth.asdf"))))
     report["machine"] = machine()
