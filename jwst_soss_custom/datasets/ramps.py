@@ -135,7 +135,7 @@ def ramp_segments(visit, out):
                 hits = _select(events, i, i + 1)
                 cr = cosmic_ray_charge(hits, shape, config.ngroups) if hits["y"].size else None
                 raw[k] = integration_ramp(photo, maps, config, _rng(config.seed, 1, i),
-                                             correlated[k], cr, reference_mask, read_sigma)
+                                          correlated[k], cr, reference_mask, read_sigma)
             writer.add(start - (first - 1), raw, _select(events, start, stop))
         path = writer.save(out)
         log.info("wrote %s (integrations %d-%d of %d)", path.name, first, last, config.nints)
