@@ -8,9 +8,10 @@ covers, so it can be given as ``override_<reftype>``.
 
 The official steps record the CRDS context they used when they finish, which
 needs a CRDS configuration even when every reference is overridden. Offline,
-CRDS reads it from a cache; `offline_crds_environment` writes a minimal one
-(context ``jwst_0000.pmap``, the placeholder of an unknown context) and
-returns the variables that point CRDS at it without any server.
+CRDS reads it from a cache: `write_offline_crds_cache` writes a minimal one
+(an empty context ``jwst_0000.pmap``), `offline_crds_environment` gives the
+variables that point CRDS at it without any server, and `offline_crds` sets
+them for the duration of a block.
 """
 
 import contextlib
@@ -20,11 +21,16 @@ from pathlib import Path
 import numpy as np
 from stdatamodels.jwst import datamodels
 
+from jwst_soss_custom.datasets.writer import save_atomic
 
 __all__ = [
     "REFERENCE_TYPES",
+    "SKIPPED_STEPS",
+    "reference_filename",
     "write_references",
     "detector1_overrides",
+    "strun_arguments",
+    "write_offline_crds_cache",
     "offline_crds_environment",
     "offline_crds",
 ]
@@ -132,12 +138,7 @@ def write_references(maps, config, output_dir):
             model.meta.exposure.readpatt = "NISRAPID"
         if reftype in ("gain", "readnoise"):
             model.meta.bunit_data = "electrons/DN" if reftype == "gain" else "DN"
-        path = out / reference_filename(config, reftype)
-        tmp = path.with_name(path.stem + ".part.fits")
-        model.save(tmp)
-        model.close()
-        os.replace(tmp, path)
-        paths[reftype] = path
+        paths[reftype] = save_atomic(model, out / reference_filename(config, reftype))
     write_offline_crds_cache(out / "crds_cache")
     return paths
 

@@ -30,7 +30,7 @@ from jwst_soss_custom.datasets.detector import (
 )
 from jwst_soss_custom.datasets.noise import BadPixels
 from jwst_soss_custom.datasets.scene import NX
-from jwst_soss_custom.datasets.writer import build_segment, segment_filename
+from jwst_soss_custom.datasets.writer import build_segment, save_atomic, segment_filename
 from jwst_soss_custom.parallel import fork_map
 
 log = logging.getLogger(__name__)
@@ -220,7 +220,7 @@ class _UncalSegment:
     def save(self, out):
         model = build_segment(self.config, {"data": self.data}, self.times, self.seg,
                               self.total, self.first, self.last, product="uncal")
-        return _save_atomic(model, out / segment_filename(self.config, self.seg, "uncal"))
+        return save_atomic(model, out / segment_filename(self.config, self.seg, "uncal"))
 
 
 class _RateintsSegment:
@@ -292,13 +292,5 @@ class _RateintsSegment:
     def save(self, out):
         model = build_segment(self.config, self.arrays, self.times, self.seg, self.total,
                               self.first, self.last)
-        return _save_atomic(model, out / segment_filename(self.config, self.seg))
+        return save_atomic(model, out / segment_filename(self.config, self.seg))
 
-
-def _save_atomic(model, path):
-    """Save under a temporary name, then rename: no partial file under the final name."""
-    tmp = path.with_name(path.name + ".part.fits")
-    model.save(tmp)
-    model.close()
-    tmp.replace(path)
-    return path

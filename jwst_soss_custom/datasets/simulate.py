@@ -20,7 +20,12 @@ from jwst_soss_custom.datasets.noise import (
     read_noise_variance,
 )
 from jwst_soss_custom.datasets.scene import NX, NY, STELLAR_LINES, Scene, write_background_files
-from jwst_soss_custom.datasets.writer import build_segment, segment_filename, write_truth
+from jwst_soss_custom.datasets.writer import (
+    build_segment,
+    save_atomic,
+    segment_filename,
+    write_truth,
+)
 
 log = logging.getLogger(__name__)
 
@@ -253,9 +258,7 @@ def _slope_segments(visit, out):
         for key in ("data", "err", "var_poisson", "var_rnoise"):
             arrays[key][:, bad.flagged] = np.nan
         model = build_segment(config, arrays, visit.times, seg, len(sizes), first, last)
-        path = out / segment_filename(config, seg)
-        model.save(path)
-        model.close()
+        path = save_atomic(model, out / segment_filename(config, seg))
         del arrays, model
         segment_files.append(path)
         log.info("wrote %s (integrations %d-%d of %d)", path.name, first, last, config.nints)

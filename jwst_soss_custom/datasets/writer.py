@@ -19,7 +19,7 @@ from jwst_soss_custom.datasets.transit import TARGET_DEC, TARGET_RA
 
 log = logging.getLogger(__name__)
 
-__all__ = ["segment_filename", "build_segment", "write_truth", "load_truth"]
+__all__ = ["segment_filename", "build_segment", "save_atomic", "write_truth", "load_truth"]
 
 #: Steps of calwebb_detector1 for NIRISS SOSS and the status each leaves.
 DETECTOR1_CAL_STEPS = {
@@ -201,6 +201,28 @@ def _fill_meta(meta, config, times, segment_number, segment_total, first, last):
 
     for step, status in DETECTOR1_CAL_STEPS.items():
         setattr(meta.cal_step, step, status)
+
+
+def save_atomic(model, path):
+    """Save and close ``model``: under a temporary name first, then renamed.
+
+    A run stopped half-way leaves no partial file under the final name.
+
+    Parameters
+    ----------
+    model : `~stdatamodels.DataModel`
+    path : Path
+        Final file name (``.fits``).
+
+    Returns
+    -------
+    Path
+    """
+    tmp = path.with_name(path.stem + ".part.fits")
+    model.save(tmp)
+    model.close()
+    tmp.replace(path)
+    return path
 
 
 # ------------------------------------------------------------------ truth file
