@@ -38,7 +38,7 @@ def prepared(kind, preset, workdir):
     from jwst_soss_custom.background import SossBackgroundStep
     from jwst_soss_custom.badpix import SossBadpixStep
     from jwst_soss_custom.datasets import NO_SYSTEMATICS, load_truth, simulate
-    from jwst_soss_custom.exposure import load_exposure
+    from jwst_soss_custom.source import load_exposure
     from jwst_soss_custom.oneoverf import SossOneOverFStep
     from jwst_soss_custom.tracing import SossTracingStep
 

@@ -46,8 +46,8 @@ def main():
     from jwst_soss_custom.background import SossBackgroundStep
     from jwst_soss_custom.badpix import SossBadpixStep
     from jwst_soss_custom.datasets import load_truth, simulate
-    from jwst_soss_custom.dq import reference_pixels
-    from jwst_soss_custom.exposure import load_exposure
+    from jwst_soss_custom._base.geometry import reference_pixels
+    from jwst_soss_custom.source import load_exposure
     from jwst_soss_custom.lightcurves.precision import point_to_point_scatter
     from jwst_soss_custom.oneoverf.oneoverf import correct_oneoverf
     from jwst_soss_custom.tracing import predict_traces

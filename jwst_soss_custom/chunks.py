@@ -11,7 +11,7 @@ segment's products are complete when its last chunk is done).
 import math
 from dataclasses import dataclass
 
-from jwst_soss_custom.exposure import SossInputError
+from jwst_soss_custom._base.errors import SossInputError
 
 __all__ = ["MemoryBudget", "plan_chunks"]
 

@@ -13,7 +13,6 @@ other than `~astropy.units.Quantity`) are written by astropy's writer alone.
 
 import io
 
-import numpy as np
 from astropy import units as u
 from astropy.table import Column, Table
 

@@ -12,35 +12,23 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from asdf.tags.core import NDArrayType
-from asdf.treeutil import walk_and_modify
 from stdatamodels.jwst import datamodels
+
+from jwst_soss_custom._base.errors import SossInputError
+from jwst_soss_custom._base.geometry import PWCPOS_RANGE, SUBSTRIP256_SHAPE
+from jwst_soss_custom.metadata import int_start
 
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "SossInputError",
     "SegmentInfo",
-    "apply_segment_identity",
-    "inherit_metadata",
-    "PWCPOS_RANGE",
-    "SUBSTRIP256_SHAPE",
+    "check_continues",
     "check_integrations",
     "check_soss_model",
-    "refuse_empty_integrations",
-    "load_exposure",
+    "input_items",
     "read_association",
+    "refuse_empty_integrations",
 ]
-
-#: Pupil-wheel positions over which pastasoss's trace model is calibrated.
-PWCPOS_RANGE = (245.656, 245.923)
-#: Detector shape (rows, columns) of the SUBSTRIP256 subarray.
-SUBSTRIP256_SHAPE = (256, 2048)
-
-
-class SossInputError(ValueError):
-    """Input that the package cannot process; the message names the fix."""
-
 
 @dataclass
 class SegmentInfo:
@@ -174,48 +162,6 @@ def read_association(path, input_dir=None):
     return members, [product["name"] for product in asn["products"]]
 
 
-def int_start(model):
-    """First integration number of a segment or cube (1 when the header has none)."""
-    start = model.meta.exposure.integration_start
-    return 1 if start is None else start
-
-
-def load_exposure(inputs):
-    """Open, check and stack the segments of one exposure into one cube.
-
-    Only SCI, ERR and DQ are read, straight into the stacked arrays
-    (`~jwst_soss_custom.source.ExposureSource`), so the peak memory is the
-    stacked cube whatever the number of segments.
-
-    Parameters
-    ----------
-    inputs : str, Path, CubeModel, or sequence of them
-        A rateints/calints file, a level-2 association (``.json``) of the
-        segments, a list of files, or a list of models (models are not
-        modified).
-
-    Returns
-    -------
-    stacked : `~stdatamodels.jwst.datamodels.CubeModel`
-        Every integration in time order (float32 SCI/ERR, uint32 DQ), the
-        concatenated ``int_times`` table, and the metadata of the first segment
-        with ``integration_start``/``integration_end`` spanning all segments.
-    segments : list of `SegmentInfo`
-        Each segment's metadata and rows in ``stacked``, in time order.
-
-    Raises
-    ------
-    SossInputError
-        If a segment is not a SUBSTRIP256 SOSS time series, if the segments are
-        of different exposures or shapes, or if integrations overlap or are
-        missing between them.
-    """
-    from jwst_soss_custom.source import ExposureSource
-
-    source = ExposureSource(inputs)
-    return source.cube(), source.segments
-
-
 def check_continues(previous_info, model):
     """Raise unless ``model`` is the segment that follows ``previous_info``."""
     previous = previous_info.model
@@ -240,115 +186,6 @@ def check_continues(previous_info, model):
             f"segment ended at {expected - 1}: {problem}. Give all segments of "
             "the exposure, each once."
         )
-
-
-#: Model attributes this package adds (documented in docs/products.md).
-SOSS_ATTRIBUTES = (
-    "soss_traces",
-    "soss_background",
-    "soss_badpix",
-    "soss_regressors",
-    "soss_order0_mask",
-    "soss_extraction",
-)
-
-
-def inherit_metadata(target, source):
-    """Copy metadata from ``source`` to ``target``, including this package's own.
-
-    `DataModel.update` copies only schema-defined metadata, so the
-    ``meta.cal_step.soss_*`` statuses and the `SOSS_ATTRIBUTES` would be lost
-    between a cube and the products made from it. The attributes' arrays
-    are read from ``source`` now: read from a file they are left unread
-    until used, and the target may be saved after ``source`` is closed.
-
-    Parameters
-    ----------
-    target, source : JwstDataModel
-    """
-    target.update(source)
-    for key, value in source.meta.cal_step.instance.items():
-        if key.startswith("soss_"):
-            setattr(target.meta.cal_step, key, value)
-    for attr in SOSS_ATTRIBUTES:
-        value = getattr(source, attr, None)
-        if value is not None:
-            setattr(target, attr, walk_and_modify(getattr(value, "instance", value), _read))
-
-
-def _read(node):
-    """An ASDF array not read yet from its file, read; any other node as it is."""
-    return np.asarray(node) if isinstance(node, NDArrayType) else node
-
-
-def apply_segment_identity(model, segment):
-    """Give a product made from the stacked exposure the identity of one segment.
-
-    Copies the segment's file name, segment number, integration range and
-    ``int_times`` table; everything else (what the reduction recorded) stays.
-
-    Parameters
-    ----------
-    model : JwstDataModel
-        Product holding the segment's rows; modified in place.
-    segment : CubeModel
-        The input segment.
-    """
-    exposure = segment.meta.exposure
-    model.meta.exposure.segment_number = exposure.segment_number
-    model.meta.exposure.integration_start = exposure.integration_start
-    model.meta.exposure.integration_end = exposure.integration_end
-    model.meta.filename = segment.meta.filename
-    if has_int_times(segment):
-        model.int_times = segment.int_times
-
-
-def has_int_times(model):
-    """Whether a model carries a non-empty ``int_times`` table."""
-    table = getattr(model, "int_times", None)
-    return table is not None and len(table) > 0
-
-
-def integration_times(model):
-    """Mid-integration times of every row of a cube, from its ``int_times`` table.
-
-    Parameters
-    ----------
-    model : CubeModel
-        A (possibly stacked) rateints/calints model.
-
-    Returns
-    -------
-    dict of str to ndarray
-        Keys ``MJD-BEG``, ``MJD-AVG``, ``MJD-END``, ``TDB-BEG``, ``TDB-MID``,
-        ``TDB-END`` and ``INT_NUM``; times are NaN where the table has no row
-        for an integration.
-    """
-    nint = model.data.shape[0]
-    start = int_start(model)
-    int_num = np.arange(start, start + nint)
-    out = {key: np.full(nint, np.nan) for key in _TIME_COLUMNS}
-    out["INT_NUM"] = int_num.astype(np.int32)
-    if not has_int_times(model):
-        log.warning("No INT_TIMES table: the products' time columns will be NaN.")
-        return out
-    table = np.asarray(model.int_times)
-    rows = {n: i for i, n in enumerate(table["integration_number"])}
-    idx = np.array([rows.get(n, -1) for n in int_num])
-    have = idx >= 0
-    for key, column in _TIME_COLUMNS.items():
-        out[key][have] = table[column][idx[have]]
-    return out
-
-
-_TIME_COLUMNS = {
-    "MJD-BEG": "int_start_MJD_UTC",
-    "MJD-AVG": "int_mid_MJD_UTC",
-    "MJD-END": "int_end_MJD_UTC",
-    "TDB-BEG": "int_start_BJD_TDB",
-    "TDB-MID": "int_mid_BJD_TDB",
-    "TDB-END": "int_end_BJD_TDB",
-}
 
 
 def check_integrations(model):

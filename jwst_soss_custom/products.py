@@ -10,7 +10,11 @@ import numpy as np
 from jwst.datamodels.utils import flat_multispec
 from stdatamodels.jwst import datamodels
 
-from jwst_soss_custom.exposure import apply_segment_identity, inherit_metadata
+from jwst_soss_custom.metadata import (
+    REGRESSORS_ATTRIBUTE,
+    apply_segment_identity,
+    inherit_metadata,
+)
 
 __all__ = [
     "REGRESSORS_ATTRIBUTE",
@@ -20,12 +24,6 @@ __all__ = [
     "slice_x1dints",
 ]
 
-#: Attribute of x1dints (and calints) models holding per-integration
-#: trace-stability regressors: a numpy structured array with one row per
-#: integration, an ``int_num`` field and one float field per regressor (e.g.
-#: ``dx``, ``dy``, ``dwidth``). Saved in the ASDF extension of the FITS file;
-#: sliced per segment by `slice_x1dints` and concatenated by Stage 3 stitching.
-REGRESSORS_ATTRIBUTE = "soss_regressors"
 
 _UNITS = {
     "WAVELENGTH": "um",

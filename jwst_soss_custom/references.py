@@ -1,11 +1,11 @@
 """Packaged default references (used when no ``override_<reftype>`` is given)."""
 
-from importlib.resources import files
+from jwst_soss_custom._base.data import data_path
 
-__all__ = ["default_background_path", "DATA_DIR"]
+__all__ = ["default_background_path", "BACKGROUND_FILE"]
 
-#: Folder of the package data (see its README for origin and licences).
-DATA_DIR = files("jwst_soss_custom") / "data"
+#: The packaged SUBSTRIP256 zodiacal background template.
+BACKGROUND_FILE = "soss_background_substrip256.npz"
 
 
 def default_background_path():
@@ -15,4 +15,4 @@ def default_background_path():
     -------
     pathlib.Path
     """
-    return DATA_DIR / "soss_background_substrip256.npz"
+    return data_path(BACKGROUND_FILE)

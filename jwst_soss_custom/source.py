@@ -15,19 +15,12 @@ from pathlib import Path
 import numpy as np
 from stdatamodels.jwst import datamodels
 
-from jwst_soss_custom.exposure import (
-    SUBSTRIP256_SHAPE,
-    SegmentInfo,
-    SossInputError,
-    check_continues,
-    check_soss_model,
-    has_int_times,
-    inherit_metadata,
-    input_items,
-    int_start,
-)
+from jwst_soss_custom._base.errors import SossInputError
+from jwst_soss_custom._base.geometry import SUBSTRIP256_SHAPE
+from jwst_soss_custom.exposure import SegmentInfo, check_continues, check_soss_model, input_items
+from jwst_soss_custom.metadata import has_int_times, inherit_metadata, int_start
 
-__all__ = ["ExposureSource"]
+__all__ = ["ExposureSource", "load_exposure"]
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +155,7 @@ class ExposureSource:
     Raises
     ------
     SossInputError
-        On any input `~jwst_soss_custom.exposure.load_exposure` refuses.
+        On any input `load_exposure` refuses.
     """
 
     def __init__(self, inputs):
@@ -257,3 +250,37 @@ class ExposureSource:
         cube.meta.filename = holder.filename
         return cube
 
+
+
+def load_exposure(inputs):
+    """Open, check and stack the segments of one exposure into one cube.
+
+    Only SCI, ERR and DQ are read, straight into the stacked arrays
+    (`ExposureSource`), so the peak memory is the stacked cube whatever the
+    number of segments.
+
+    Parameters
+    ----------
+    inputs : str, Path, CubeModel, or sequence of them
+        A rateints/calints file, a level-2 association (``.json``) of the
+        segments, a list of files, or a list of models (models are not
+        modified).
+
+    Returns
+    -------
+    stacked : `~stdatamodels.jwst.datamodels.CubeModel`
+        Every integration in time order (float32 SCI/ERR, uint32 DQ), the
+        concatenated ``int_times`` table, and the metadata of the first segment
+        with ``integration_start``/``integration_end`` spanning all segments.
+    segments : list of `~jwst_soss_custom.exposure.SegmentInfo`
+        Each segment's metadata and rows in ``stacked``, in time order.
+
+    Raises
+    ------
+    SossInputError
+        If a segment is not a SUBSTRIP256 SOSS time series, if the segments are
+        of different exposures or shapes, or if integrations overlap or are
+        missing between them.
+    """
+    source = ExposureSource(inputs)
+    return source.cube(), source.segments

@@ -22,7 +22,7 @@ import logging
 import bottleneck as bn
 import numpy as np
 
-from jwst_soss_custom.dq import usable
+from jwst_soss_custom._base.dq import usable
 from jwst_soss_custom.parallel import fork_map
 
 __all__ = [

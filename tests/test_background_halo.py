@@ -36,7 +36,7 @@ def boxes():
 @pytest.fixture(scope="module")
 def exposure(tiny_exposure):
     """Both segments of the tiny exposure as one cube (30 integrations)."""
-    from jwst_soss_custom.exposure import load_exposure
+    from jwst_soss_custom.source import load_exposure
 
     cube, _ = load_exposure(tiny_exposure.segment_files)
     return cube

@@ -5,14 +5,14 @@ import pytest
 
 from jwst_soss_custom.badpix.badpix import spatial_outliers, temporal_outliers
 from jwst_soss_custom.statistics import cube_statistics
-from jwst_soss_custom.dq import FLAGS
+from jwst_soss_custom._base.dq import FLAGS
 
 
 @pytest.fixture(scope="module")
 def cleaned(tiny_exposure):
     """The tiny exposure (cosmic rays, hot and dead pixels) through soss_badpix."""
     from jwst_soss_custom.badpix import SossBadpixStep
-    from jwst_soss_custom.exposure import load_exposure
+    from jwst_soss_custom.source import load_exposure
 
     cube, _ = load_exposure(tiny_exposure.segment_files)
     raw = cube.data.copy()

@@ -6,8 +6,9 @@ import pytest
 from astropy.io import fits
 
 from jwst_soss_custom.chunks import MemoryBudget, plan_chunks
-from jwst_soss_custom.dq import FLAGS, nonzero, usable
-from jwst_soss_custom.exposure import SegmentInfo, SossInputError
+from jwst_soss_custom._base.dq import FLAGS, nonzero, usable
+from jwst_soss_custom import SossInputError
+from jwst_soss_custom.exposure import SegmentInfo
 from jwst_soss_custom.pipeline.soss_spec2 import SossSpec2Pipeline
 from jwst_soss_custom.source import ExposureSource
 from jwst_soss_custom.statistics import time_median

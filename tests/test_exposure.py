@@ -4,13 +4,13 @@ import numpy as np
 import pytest
 from stdatamodels.jwst import datamodels
 
-from jwst_soss_custom.exposure import (
-    SossInputError,
-    check_integrations,
-    check_soss_model,
-    integration_times,
-    load_exposure,
-)
+from jwst_soss_custom import SossInputError
+
+from jwst_soss_custom.exposure import check_integrations, check_soss_model
+
+from jwst_soss_custom.metadata import integration_times
+
+from jwst_soss_custom.source import load_exposure
 
 
 def _segment(start, nint, segment=1, nints=None, **meta):

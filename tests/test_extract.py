@@ -5,8 +5,8 @@ import pytest
 from stdatamodels.jwst import datamodels
 
 from jwst_soss_custom.datasets import NO_SYSTEMATICS, load_truth, simulate
-from jwst_soss_custom.dq import FLAGS, usable
-from jwst_soss_custom.exposure import load_exposure
+from jwst_soss_custom._base.dq import FLAGS, usable
+from jwst_soss_custom.source import load_exposure
 from jwst_soss_custom.extract import SossExtractStep
 from jwst_soss_custom.extract.extract import (
     aperture_profile,

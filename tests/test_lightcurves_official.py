@@ -6,7 +6,7 @@ from astropy.table import Table
 from jwst.white_light import WhiteLightStep
 from stdatamodels.jwst import datamodels
 
-from jwst_soss_custom.exposure import SossInputError
+from jwst_soss_custom import SossInputError
 from jwst_soss_custom.lightcurves import (
     DEFAULT_WAVE_RANGES,
     SossLightCurvesStep,

@@ -8,7 +8,7 @@ import pytest
 from stdatamodels.exceptions import ValidationWarning
 from stdatamodels.jwst import datamodels
 
-from jwst_soss_custom.exposure import SossInputError
+from jwst_soss_custom import SossInputError
 from jwst_soss_custom.lightcurves import stitch_x1dints
 from jwst_soss_custom.lightcurves.synthetic import synthetic_segments
 from jwst_soss_custom.products import REGRESSORS_ATTRIBUTE

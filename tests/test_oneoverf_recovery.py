@@ -21,7 +21,7 @@ injected signal it leaves behind.
 import numpy as np
 import pytest
 
-from jwst_soss_custom.dq import reference_pixels
+from jwst_soss_custom._base.geometry import reference_pixels
 from jwst_soss_custom.oneoverf.oneoverf import (
     METHODS,
     correct_oneoverf,
@@ -39,7 +39,7 @@ def cleaned(tiny_exposure, tiny_truth):
     """The tiny exposure after soss_badpix and soss_background, and its truth."""
     from jwst_soss_custom.background import SossBackgroundStep
     from jwst_soss_custom.badpix import SossBadpixStep
-    from jwst_soss_custom.exposure import load_exposure
+    from jwst_soss_custom.source import load_exposure
 
     cube, _ = load_exposure(tiny_exposure.segment_files)
     cube = SossBadpixStep.call(cube)

@@ -5,7 +5,7 @@ import pytest
 from astropy.io import fits
 from stdatamodels.jwst import datamodels
 
-from jwst_soss_custom.exposure import SossInputError
+from jwst_soss_custom import SossInputError
 from jwst_soss_custom.oneoverf import SossOneOverFStep
 from jwst_soss_custom.oneoverf.oneoverf_step import load_mask
 

@@ -5,7 +5,7 @@ import pytest
 from stdatamodels.jwst import datamodels
 
 from jwst_soss_custom.datasets import NO_SYSTEMATICS, load_truth, simulate
-from jwst_soss_custom.exposure import load_exposure
+from jwst_soss_custom.source import load_exposure
 from jwst_soss_custom.products import REGRESSORS_ATTRIBUTE, slice_x1dints
 from jwst_soss_custom.tracing import ORDER0_ATTRIBUTE, SossTracingStep, TraceSolution
 from jwst_soss_custom.tracing.refine import (
@@ -153,7 +153,7 @@ def test_regressors_follow_injected_drifts(traced):
 def test_order0_contaminants_are_masked(traced):
     from scipy import ndimage
 
-    from jwst_soss_custom.tracing.refine import approximate_order3
+    from jwst_soss_custom._base.data import order3_centre
 
     model, truth = traced
     mask = getattr(model, ORDER0_ATTRIBUTE)
@@ -161,7 +161,7 @@ def test_order0_contaminants_are_masked(traced):
     solution = TraceSolution.from_tree(model.soss_traces)
     # The search excludes the trace cores (as the step's defaults).
     cores = core_mask([t.y for t in solution.orders.values()], mask.shape, 20)
-    cores |= core_mask([approximate_order3()], mask.shape, 10)
+    cores |= core_mask([order3_centre(mask.shape[1])], mask.shape, 10)
     image = truth["order0"]["image"]
     # Contaminant light outside the cores: at least 90 % is masked (the rest
     # is faint wings, below the 5-sigma threshold of a 30-integration deep frame).
@@ -219,7 +219,7 @@ def test_wavelength_not_measurable_without_lines(tmp_path):
 
 
 def test_substrip96_is_refused_with_a_clear_message():
-    from jwst_soss_custom.exposure import SossInputError
+    from jwst_soss_custom import SossInputError
 
     model = datamodels.CubeModel((2, 96, 2048))
     model.meta.exposure.type = "NIS_SOSS"

@@ -11,7 +11,7 @@ from astropy.table import Table
 from jwst.associations import asn_from_list
 from stdatamodels.jwst import datamodels
 
-from jwst_soss_custom.exposure import SossInputError
+from jwst_soss_custom import SossInputError
 from jwst_soss_custom.lightcurves.synthetic import segment_filename, synthetic_segments
 from jwst_soss_custom.pipeline import SossTso3Pipeline
 from jwst_soss_custom.pipeline.soss_tso3 import product_name_from_filename

@@ -25,7 +25,9 @@ import bottleneck as bn
 import numpy as np
 from scipy.ndimage import median_filter
 
-from jwst_soss_custom.dq import FLAGS, nonzero, reference_pixels, usable
+from jwst_soss_custom._base.dq import FLAGS, nonzero, usable
+
+from jwst_soss_custom._base.geometry import reference_pixels
 
 __all__ = [
     "replace_bad_pixels",

@@ -4,7 +4,9 @@ import logging
 
 import numpy as np
 
-from jwst_soss_custom.dq import FLAGS, reference_pixels
+from jwst_soss_custom._base.dq import FLAGS
+
+from jwst_soss_custom._base.geometry import reference_pixels
 from jwst_soss_custom.exposure import check_integrations, check_soss_model
 from jwst_soss_custom.statistics import attach, statistics_of
 from jwst_soss_custom.stpipe import SossStep, chunk_core

@@ -180,7 +180,8 @@ def base_template(bkg96, real, trace_mask):
 
 def trace_masks(pwcpos, half=(26, 26, 20)):
     """Masks of the pixels within ``half`` rows of each order's centre."""
-    from jwst_soss_custom.datasets.scene import NX, NY, trace_solution
+    from jwst_soss_custom._base.geometry import NX, NY
+    from jwst_soss_custom.datasets.scene import trace_solution
 
     rows = np.arange(NY)[:, None]
     out = {}
@@ -318,7 +319,8 @@ def _column_flux_core(data, centres, columns, half=25):
 
 def _render_cores(centres_by_order, flux_by_order, stretch_by_order, columns_by_order,
                   wave_by_order, profile):
-    from jwst_soss_custom.datasets.scene import NX, NY, _add_core
+    from jwst_soss_custom._base.geometry import NX, NY
+    from jwst_soss_custom.datasets.scene import _add_core
 
     flat = np.zeros(NY * NX)
     for order in centres_by_order:

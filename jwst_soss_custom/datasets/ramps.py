@@ -18,6 +18,7 @@ import numpy as np
 from stdatamodels.jwst import datamodels
 from stdatamodels.jwst.datamodels import dqflags
 
+from jwst_soss_custom._base.geometry import NX
 from jwst_soss_custom.datasets import crds_refs
 from jwst_soss_custom.datasets.config import segment_sizes
 from jwst_soss_custom.datasets.detector import (
@@ -29,7 +30,6 @@ from jwst_soss_custom.datasets.detector import (
     make_detector_maps,
 )
 from jwst_soss_custom.datasets.noise import BadPixels
-from jwst_soss_custom.datasets.scene import NX
 from jwst_soss_custom.datasets.writer import build_segment, save_atomic, segment_filename
 from jwst_soss_custom.parallel import fork_map
 

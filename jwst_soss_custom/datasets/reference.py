@@ -1,17 +1,19 @@
 """Loaders for the packaged calibration products the simulator draws from.
 
 The files live in ``jwst_soss_custom/data/`` and were derived from real SOSS
-data by `jwst_soss_custom.datasets.calibrate` (origin and licence of each in
+data by ``tools/calibrate.py`` (origin and licence of each in
 ``jwst_soss_custom/data/README.md``). Every loader caches the file and returns
 copies (or read-only arrays) so callers cannot corrupt the cache.
 """
 
 import functools
 from dataclasses import dataclass
-from importlib.resources import as_file, files
 
 import numpy as np
 from astropy.table import Table
+
+from jwst_soss_custom._base.data import data_path, load_throughput, read_columns
+from jwst_soss_custom.references import BACKGROUND_FILE
 
 __all__ = [
     "data_path",
@@ -26,54 +28,13 @@ __all__ = [
     "DEPTH_SPECTRUM_FILE",
 ]
 
-BACKGROUND_FILE = "soss_background_substrip256.npz"
 PROFILE_FILE = "soss_profile_core.ecsv"
 WIDTH_FILE = "soss_profile_width.ecsv"
-THROUGHPUT_FILE = "soss_spectrace_summary.ecsv"
 SPECTRUM_FILE = "wasp39_stellar_spectrum.ecsv"
 ORDER0_FILE = "soss_order0_stamps.npz"
 #: The published WASP-39b transmission spectrum used as the injected depths
 #: (Feinstein et al. 2023, supreme-SPOON reduction by M. Radica).
 DEPTH_SPECTRUM_FILE = "MCR-WASP_39b_NIRISS_transmission_spectrum.csv"
-
-
-def data_path(name):
-    """Path of a packaged data file.
-
-    Parameters
-    ----------
-    name : str
-        File name inside ``jwst_soss_custom/data``.
-
-    Returns
-    -------
-    pathlib.Path
-    """
-    resource = files("jwst_soss_custom") / "data" / name
-    with as_file(resource) as path:
-        if not path.exists():
-            raise FileNotFoundError(
-                f"Packaged data file {name} is missing from {path.parent}; reinstall "
-                "the package or rebuild the data with "
-                "`python -m jwst_soss_custom.datasets.calibrate`."
-            )
-        return path
-
-
-def _read_columns(path):
-    """Columns of a packaged ECSV table, read quickly with numpy.
-
-    astropy's ECSV reader is pure Python and takes a quarter second per
-    table; the packaged tables are plain space-separated numbers under a
-    ``#`` header, so numpy reads them directly.
-    """
-    with open(path) as handle:
-        for skip, line in enumerate(handle, start=1):
-            if not line.startswith("#"):
-                names = line.split()
-                break
-    data = np.loadtxt(path, skiprows=skip, ndmin=2)
-    return {name: _readonly(np.ascontiguousarray(data[:, k])) for k, name in enumerate(names)}
 
 
 def _readonly(array):
@@ -212,7 +173,7 @@ class CrossDispersionProfile:
 def load_profile():
     """The packaged cross-dispersion profile (`CrossDispersionProfile`)."""
     core = Table.read(data_path(PROFILE_FILE), format="ascii.ecsv")
-    width = _read_columns(data_path(WIDTH_FILE))
+    width = read_columns(data_path(WIDTH_FILE))
     meta = core.meta
     names = sorted((c for c in core.colnames if c.startswith("core_")), key=lambda c: int(c[5:]))
     return CrossDispersionProfile(
@@ -229,20 +190,6 @@ def load_profile():
 
 
 @functools.lru_cache(maxsize=1)
-def load_throughput():
-    """Order throughputs and the order-3 trace, from the SPECTRACE reference.
-
-    Returns
-    -------
-    dict of str to ndarray
-        ``wavelength`` (micron), ``throughput_1``, ``throughput_2``,
-        ``throughput_3``, ``x_3``, ``y_3`` (order-3 trace, pixels) and the
-        empirical corrections ``scale_1``, ``scale_2``, ``scale_3``.
-    """
-    return _read_columns(data_path(THROUGHPUT_FILE))
-
-
-@functools.lru_cache(maxsize=1)
 def load_stellar_spectrum():
     """WASP-39 continuum as seen by SOSS before the order throughputs.
 
@@ -253,7 +200,7 @@ def load_stellar_spectrum():
         wavelength, divided by the order throughput) measured on the real
         frame.
     """
-    table = _read_columns(data_path(SPECTRUM_FILE))
+    table = read_columns(data_path(SPECTRUM_FILE))
     return table["wavelength"], table["flux"]
 
 

@@ -13,32 +13,24 @@ from dataclasses import dataclass
 import numpy as np
 from astropy.io import fits
 
+from jwst_soss_custom._base.data import order3_model
+from jwst_soss_custom._base.geometry import NX, NY, reference_pixels
 from jwst_soss_custom.datasets import field, reference
 
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "NY",
-    "NX",
-    "REF_ROWS",
-    "REF_COLS",
     "STELLAR_LINES",
-    "TraceSolution",
+    "SceneTrace",
     "trace_solution",
     "throughput",
     "stellar_flux_density",
     "line_absorption",
-    "reference_pixel_mask",
     "order0_image",
     "Scene",
     "write_background_files",
 ]
 
-#: SUBSTRIP256 frame shape.
-NY, NX = 256, 2048
-#: Reference pixels: the top 4 rows and 4 columns on each side.
-REF_ROWS = 4
-REF_COLS = 4
 
 #: Stellar absorption lines drawn on the continuum: (name, vacuum wavelength
 #: in micron, depth at SOSS resolution). Depths are illustrative values of
@@ -77,7 +69,7 @@ LINE_FWHM_PIX = 2.0
 
 
 @dataclass(frozen=True)
-class TraceSolution:
+class SceneTrace:
     """Trace centre and wavelength of one order as functions of column.
 
     Attributes
@@ -144,13 +136,7 @@ def _model_trace(order, pwcpos):
         model = get_soss_traces(float(pwcpos), str(order))
         x, y, wave = (np.asarray(a, dtype=float) for a in (model.x, model.y, model.wavelength))
     elif order == 3:
-        # pastasoss has no order 3; the SPECTRACE table gives it at the
-        # reference pupil-wheel position (no PWCPOS dependence).
-        table = reference.load_throughput()
-        keep = np.asarray(table["throughput_3"]) > 0
-        x = np.asarray(table["x_3"], dtype=float)[keep]
-        y = np.asarray(table["y_3"], dtype=float)[keep]
-        wave = np.asarray(table["wavelength"], dtype=float)[keep]
+        return order3_model()
     else:
         raise ValueError(f"order={order}: SOSS has orders 1, 2 and 3.")
     order_idx = np.argsort(x)
@@ -171,13 +157,13 @@ def trace_solution(order, pwcpos, dx=0.0, dy=0.0):
 
     Returns
     -------
-    TraceSolution
+    SceneTrace
     """
     x, y, wave = _model_trace(int(order), float(pwcpos))
     first = max(0, int(np.ceil(x[0] + dx)))
     last = min(NX - 1, int(np.floor(x[-1] + dx)))
     columns = np.arange(first, last + 1)
-    return TraceSolution(int(order), columns, x, y, wave, float(dx), float(dy))
+    return SceneTrace(int(order), columns, x, y, wave, float(dx), float(dy))
 
 
 def throughput(order, wavelength, scale=None):
@@ -245,15 +231,6 @@ def line_absorption(wavelength, dispersion, depth_scale=1.0, lines=STELLAR_LINES
             -0.5 * ((wavelength - center) / sigma) ** 2
         )
     return np.clip(transmission, 0.0, None)
-
-
-def reference_pixel_mask(shape=(NY, NX)):
-    """Boolean mask of the SUBSTRIP256 reference pixels."""
-    mask = np.zeros(shape, dtype=bool)
-    mask[-REF_ROWS:, :] = True
-    mask[:, :REF_COLS] = True
-    mask[:, -REF_COLS:] = True
-    return mask
 
 
 def order0_image(n, threshold=0.3):
@@ -339,7 +316,7 @@ class Scene:
 
     Attributes
     ----------
-    traces : dict of int to TraceSolution
+    traces : dict of int to SceneTrace
     column_flux : dict of int to ndarray
         Out-of-transit flux (DN/s) entering each column, per order.
     background : ndarray
@@ -388,7 +365,7 @@ class Scene:
         )
         if self.filter == "F277W":
             self.background *= field.F277W_BACKGROUND_FRACTION
-        self.reference_mask = reference_pixel_mask()
+        self.reference_mask = reference_pixels((NY, NX))
         self.background[self.reference_mask] = 0.0
         if config.n_order0 > 0:
             self.order0, self.order0_mask, self.order0_catalog = order0_image(config.n_order0)
@@ -449,7 +426,7 @@ class Scene:
                 stretch = self.profile.stretch(wave, slope)
                 _add_core(image, trace.columns, yc, stretch, flux, self.profile, core_norm, wave)
         image = image.reshape(NY, NX).astype(np.float32)
-        image[reference_pixel_mask()] = 0.0
+        image[reference_pixels((NY, NX))] = 0.0
         return image
 
     def order_core(self, order):

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 from stdatamodels.jwst.datamodels import dqflags
 
+from jwst_soss_custom._base.geometry import NX, NY
 from jwst_soss_custom.datasets import field, reference, transit
 from jwst_soss_custom.datasets.config import make_config, segment_sizes
 from jwst_soss_custom.datasets.noise import (
@@ -19,7 +20,7 @@ from jwst_soss_custom.datasets.noise import (
     poisson_variance,
     read_noise_variance,
 )
-from jwst_soss_custom.datasets.scene import NX, NY, STELLAR_LINES, Scene, write_background_files
+from jwst_soss_custom.datasets.scene import STELLAR_LINES, Scene, write_background_files
 from jwst_soss_custom.datasets.writer import (
     build_segment,
     save_atomic,

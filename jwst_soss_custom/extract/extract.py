@@ -17,7 +17,7 @@ aperture rows.
 
 import numpy as np
 
-from jwst_soss_custom.dq import FLAGS, usable
+from jwst_soss_custom._base.dq import FLAGS, usable
 
 __all__ = [
     "box_weights",

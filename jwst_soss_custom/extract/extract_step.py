@@ -4,12 +4,15 @@ import logging
 
 import numpy as np
 
-from jwst_soss_custom.dq import reference_pixels
-from jwst_soss_custom.exposure import SossInputError, check_soss_model, integration_times
+from jwst_soss_custom._base.geometry import reference_pixels
+from jwst_soss_custom._base.errors import SossInputError
+from jwst_soss_custom.exposure import check_soss_model
+from jwst_soss_custom.metadata import integration_times
 from jwst_soss_custom.products import OrderSpectra, make_x1dints
 from jwst_soss_custom.statistics import statistics_of
 from jwst_soss_custom.stpipe import SossStep
-from jwst_soss_custom.tracing import ORDER0_ATTRIBUTE, traces_for
+from jwst_soss_custom.metadata import EXTRACTION_ATTRIBUTE, ORDER0_ATTRIBUTE
+from jwst_soss_custom.tracing import traces_for
 
 from .extract import (
     aperture_profile,
@@ -24,8 +27,6 @@ __all__ = ["SossExtractStep", "EXTRACTION_ATTRIBUTE"]
 
 log = logging.getLogger(__name__)
 
-#: Model attribute of x1dints recording how each order was extracted.
-EXTRACTION_ATTRIBUTE = "soss_extraction"
 
 
 class SossExtractStep(SossStep):

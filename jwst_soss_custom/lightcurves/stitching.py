@@ -18,7 +18,9 @@ import logging
 import numpy as np
 from stdatamodels.jwst import datamodels
 
-from jwst_soss_custom.exposure import SossInputError, inherit_metadata
+from jwst_soss_custom._base.errors import SossInputError
+
+from jwst_soss_custom.metadata import inherit_metadata
 from jwst_soss_custom.products import REGRESSORS_ATTRIBUTE
 
 __all__ = ["check_x1dints", "copy_spec", "integer_runs", "stitch_x1dints"]

@@ -23,7 +23,7 @@ from astropy.io.registry import IORegistryError
 from astropy.table import QTable, Table
 
 from jwst_soss_custom import __version__
-from jwst_soss_custom.exposure import SossInputError
+from jwst_soss_custom._base.errors import SossInputError
 from jwst_soss_custom.lightcurves.baseline import DEFAULT_MARGIN, resolve_baseline
 from jwst_soss_custom.lightcurves.binning import Binning, bin_columns
 from jwst_soss_custom.lightcurves.clipping import time_outliers

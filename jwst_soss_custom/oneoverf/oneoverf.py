@@ -35,7 +35,7 @@ import bottleneck as bn
 import numpy as np
 from scipy.ndimage import median_filter
 
-from jwst_soss_custom.dq import usable
+from jwst_soss_custom._base.dq import usable
 
 __all__ = [
     "METHODS",

@@ -5,20 +5,20 @@ from pathlib import Path
 
 import numpy as np
 
-from jwst_soss_custom.dq import reference_pixels
-from jwst_soss_custom.exposure import SossInputError, check_soss_model
+from jwst_soss_custom._base.geometry import reference_pixels
+from jwst_soss_custom._base.errors import SossInputError
+from jwst_soss_custom.exposure import check_soss_model
+from jwst_soss_custom.metadata import ORDER0_ATTRIBUTE
 from jwst_soss_custom.statistics import attach, statistics_of
 from jwst_soss_custom.stpipe import SossStep
 from jwst_soss_custom.tracing import traces_for
 
 from .oneoverf import correct_oneoverf
 
-__all__ = ["SossOneOverFStep", "load_mask", "ORDER0_ATTRIBUTE"]
+__all__ = ["SossOneOverFStep", "load_mask"]
 
 log = logging.getLogger(__name__)
 
-#: Model attribute soss_tracing may set: True where a field star's order 0 lies.
-ORDER0_ATTRIBUTE = "soss_order0_mask"
 
 
 class SossOneOverFStep(SossStep):

@@ -16,13 +16,9 @@ from stdatamodels.jwst import datamodels
 from jwst_soss_custom.background import SossBackgroundStep
 from jwst_soss_custom.badpix import SossBadpixStep
 from jwst_soss_custom.chunks import MemoryBudget, plan_chunks
-from jwst_soss_custom.exposure import (
-    SossInputError,
-    apply_segment_identity,
-    inherit_metadata,
-    int_start,
-    refuse_empty_integrations,
-)
+from jwst_soss_custom._base.errors import SossInputError
+from jwst_soss_custom.exposure import refuse_empty_integrations
+from jwst_soss_custom.metadata import apply_segment_identity, inherit_metadata, int_start
 from jwst_soss_custom.extract import SossExtractStep
 from jwst_soss_custom.oneoverf import SossOneOverFStep
 from jwst_soss_custom.parallel import can_fork, fork_map, keep_freed_memory

@@ -25,7 +25,9 @@ from pathlib import Path
 from jwst.lib.suffix import remove_suffix
 from stdatamodels.jwst import datamodels
 
-from jwst_soss_custom.exposure import SossInputError, read_association
+from jwst_soss_custom._base.errors import SossInputError
+
+from jwst_soss_custom.exposure import read_association
 from jwst_soss_custom.fitting import SossFitStep
 from jwst_soss_custom.lightcurves import SossLightCurvesStep, stitch_x1dints
 from jwst_soss_custom.lightcurves.stitching import check_x1dints

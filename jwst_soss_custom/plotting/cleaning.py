@@ -30,7 +30,7 @@ def plot_badpix(deep, spatial, dq, path):
     -------
     Path
     """
-    from jwst_soss_custom.dq import FLAGS
+    from jwst_soss_custom._base.dq import FLAGS
 
     fig, (top, bottom) = new_figure(2, 1, height=6.5)
     _image(top, deep, f"deep frame; {int(spatial.sum())} spatial outliers (red)")

@@ -12,7 +12,7 @@ import bottleneck as bn
 import numpy as np
 from scipy import ndimage
 
-from jwst_soss_custom.dq import usable
+from jwst_soss_custom._base.dq import usable
 
 __all__ = [
     "column_centroids",
@@ -20,7 +20,6 @@ __all__ = [
     "stability_regressors",
     "detect_order0",
     "core_mask",
-    "approximate_order3",
     "refine_solution",
     "REGRESSOR_DTYPE",
 ]
@@ -158,23 +157,6 @@ def fit_trace_offset(columns, centroid, weight, model_x, model_y, degree=2, clip
         "n_used": int(good.sum()),
     }
     return (lambda cols: model(np.asarray(cols, float), dx, dy, coef)), record
-
-
-def approximate_order3(nx=2048):
-    """Approximate order-3 trace centre per column (NaN where absent).
-
-    pastasoss has no order 3; its position at the reference pupil-wheel
-    position comes from the SPECTRACE reference (packaged summary). Used only
-    to keep order 3 out of the order-0 search.
-    """
-    from jwst_soss_custom.datasets.reference import load_throughput
-
-    table = load_throughput()
-    keep = np.asarray(table["throughput_3"]) > 0
-    x = np.asarray(table["x_3"], float)[keep]
-    y = np.asarray(table["y_3"], float)[keep]
-    idx = np.argsort(x)
-    return np.interp(np.arange(nx), x[idx], y[idx], left=np.nan, right=np.nan)
 
 
 def core_mask(traces, shape, halfwidth):

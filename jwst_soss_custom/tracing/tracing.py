@@ -14,12 +14,14 @@ import numpy as np
 from astropy.table import Table
 from pastasoss.soss_traces import get_soss_traces
 
+from jwst_soss_custom.metadata import TRACES_ATTRIBUTE
+
 __all__ = ["OrderTrace", "TraceSolution", "predict_traces", "model_trace", "MODEL_ATTRIBUTE"]
 
 log = logging.getLogger(__name__)
 
 #: Name of the model attribute that carries the trace solution.
-MODEL_ATTRIBUTE = "soss_traces"
+MODEL_ATTRIBUTE = TRACES_ATTRIBUTE
 
 #: Orders pastasoss models. Order 3 is not extracted in this version.
 SUPPORTED_ORDERS = (1, 2)

@@ -4,14 +4,15 @@ import logging
 
 import numpy as np
 
-from jwst_soss_custom.dq import reference_pixels
-from jwst_soss_custom.exposure import SossInputError, check_soss_model
-from jwst_soss_custom.products import REGRESSORS_ATTRIBUTE
+from jwst_soss_custom._base.data import order3_centre
+from jwst_soss_custom._base.geometry import reference_pixels
+from jwst_soss_custom._base.errors import SossInputError
+from jwst_soss_custom.exposure import check_soss_model
+from jwst_soss_custom.metadata import ORDER0_ATTRIBUTE, REGRESSORS_ATTRIBUTE
 from jwst_soss_custom.statistics import attach, statistics_of
 from jwst_soss_custom.stpipe import SossStep
 
 from .refine import (
-    approximate_order3,
     core_mask,
     detect_order0,
     refine_solution,
@@ -24,8 +25,6 @@ __all__ = ["SossTracingStep", "traces_for", "ORDER0_ATTRIBUTE", "read_order0_fil
 
 log = logging.getLogger(__name__)
 
-#: Model attribute holding the order-0 contaminant mask (bool 256 x 2048, True = contaminant).
-ORDER0_ATTRIBUTE = "soss_order0_mask"
 
 #: Blue edge (micron) of the F277W filter, with a margin below its 2.41 micron
 #: half-power point: an F277W exposure shows order 1 only beyond it, and no
@@ -142,7 +141,7 @@ class SossTracingStep(SossStep):
         cores = core_mask([t.y for t in solution.orders.values()], shape,
                           self.order0_core_halfwidth)
         # Order 3 is faint (~1 DN/s): only its centre would fake detections.
-        cores |= core_mask([approximate_order3(shape[1])], shape, self.order0_core_halfwidth / 2)
+        cores |= core_mask([order3_centre(shape[1])], shape, self.order0_core_halfwidth / 2)
         cores |= reference_pixels(shape)
         catalog = []
         if self.order0_detect:

@@ -8,11 +8,12 @@ order 1 directly in their common wavelength range.
 """
 
 import logging
-from importlib.resources import files
 
 import numpy as np
 from astropy.table import Table
 from scipy.ndimage import median_filter
+
+from jwst_soss_custom._base.data import data_path
 
 __all__ = ["load_line_list", "normalised_spectrum", "fit_shift", "line_template",
            "measure_wavelength_shift", "compare_orders", "deep_spectrum", "check_wavelengths"]
@@ -36,7 +37,7 @@ def load_line_list(path=None):
     -------
     wavelength, strength : ndarray
     """
-    source = path or files("jwst_soss_custom") / "data" / LINE_LIST
+    source = path or data_path(LINE_LIST)
     table = Table.read(source, format="ascii.ecsv" if str(source).endswith("ecsv") else "ascii")
     missing = {"wavelength", "strength"} - set(table.colnames)
     if missing:

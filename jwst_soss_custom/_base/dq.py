@@ -9,10 +9,10 @@ estimated. Reference pixels are never science.
 import numpy as np
 from stdatamodels.jwst.datamodels import dqflags
 
-__all__ = ["FLAGS", "usable", "reference_pixels", "nonzero"]
+__all__ = ["FLAGS", "usable", "nonzero"]
 
-#: The standard jwst pixel flags by name.
-FLAGS = dqflags.pixel
+#: The standard jwst pixel flags by name, as a plain mapping (as stcal takes them).
+FLAGS = dict(dqflags.pixel)
 
 _DO_NOT_USE = np.uint32(FLAGS["DO_NOT_USE"])
 _ESTIMATED = np.uint32(FLAGS["FLUX_ESTIMATED"])
@@ -55,27 +55,6 @@ def _usable(data, dq, out):
     out |= flags == _ESTIMATED
     out |= flags == _DO_NOT_USE | _ESTIMATED
     out &= np.isfinite(data)
-
-
-def reference_pixels(shape, n_rows_top=4, n_cols=4):
-    """Mask of SUBSTRIP256 reference pixels (top rows, columns at both edges).
-
-    Parameters
-    ----------
-    shape : tuple of int
-        Frame shape (ny, nx).
-    n_rows_top, n_cols : int
-        Width of the reference-pixel borders.
-
-    Returns
-    -------
-    ndarray of bool, shape ``shape``
-    """
-    mask = np.zeros(shape, bool)
-    mask[shape[0] - n_rows_top :, :] = True
-    mask[:, :n_cols] = True
-    mask[:, shape[1] - n_cols :] = True
-    return mask
 
 
 def nonzero(mask):

@@ -1,0 +1,161 @@
+"""This package's metadata on datamodels: attribute names, copying, segment identity.
+
+Besides the schema's metadata, the package's products carry a few documented
+attributes of their own (`SOSS_ATTRIBUTES`, described in docs/products.md)
+and ``meta.cal_step.soss_*`` statuses; `inherit_metadata` carries all of it
+from a model to the products made from it.
+"""
+
+import logging
+
+import numpy as np
+from asdf.tags.core import NDArrayType
+from asdf.treeutil import walk_and_modify
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "TRACES_ATTRIBUTE",
+    "BACKGROUND_ATTRIBUTE",
+    "BADPIX_ATTRIBUTE",
+    "REGRESSORS_ATTRIBUTE",
+    "ORDER0_ATTRIBUTE",
+    "EXTRACTION_ATTRIBUTE",
+    "SOSS_ATTRIBUTES",
+    "inherit_metadata",
+    "apply_segment_identity",
+    "has_int_times",
+    "int_start",
+    "integration_times",
+]
+
+#: Trace solution (tree of `~jwst_soss_custom.tracing.TraceSolution`), set by soss_tracing.
+TRACES_ATTRIBUTE = "soss_traces"
+#: What soss_background subtracted (template, scales, halo).
+BACKGROUND_ATTRIBUTE = "soss_background"
+#: Counts of the pixels soss_badpix replaced.
+BADPIX_ATTRIBUTE = "soss_badpix"
+#: Per-integration trace-stability regressors of x1dints and calints: a numpy
+#: structured array with one row per integration, an ``int_num`` field and one
+#: float field per regressor (``dx``, ``dy``, ``dwidth`` of order 1). Saved in
+#: the ASDF extension of the FITS file; sliced per segment by
+#: `~jwst_soss_custom.products.slice_x1dints`, concatenated by Stage 3 stitching.
+REGRESSORS_ATTRIBUTE = "soss_regressors"
+#: Order-0 contaminant mask (bool 256 x 2048, True = contaminant), set by soss_tracing.
+ORDER0_ATTRIBUTE = "soss_order0_mask"
+#: How each order was extracted, set by soss_extract on x1dints.
+EXTRACTION_ATTRIBUTE = "soss_extraction"
+#: Model attributes this package adds (documented in docs/products.md).
+SOSS_ATTRIBUTES = (
+    TRACES_ATTRIBUTE,
+    BACKGROUND_ATTRIBUTE,
+    BADPIX_ATTRIBUTE,
+    REGRESSORS_ATTRIBUTE,
+    ORDER0_ATTRIBUTE,
+    EXTRACTION_ATTRIBUTE,
+)
+
+
+def inherit_metadata(target, source):
+    """Copy metadata from ``source`` to ``target``, including this package's own.
+
+    `DataModel.update` copies only schema-defined metadata, so the
+    ``meta.cal_step.soss_*`` statuses and the `SOSS_ATTRIBUTES` would be lost
+    between a cube and the products made from it. The attributes' arrays
+    are read from ``source`` now: read from a file they are left unread
+    until used, and the target may be saved after ``source`` is closed.
+
+    Parameters
+    ----------
+    target, source : JwstDataModel
+    """
+    target.update(source)
+    for key, value in source.meta.cal_step.instance.items():
+        if key.startswith("soss_"):
+            setattr(target.meta.cal_step, key, value)
+    for attr in SOSS_ATTRIBUTES:
+        value = getattr(source, attr, None)
+        if value is not None:
+            setattr(target, attr, walk_and_modify(getattr(value, "instance", value), _read))
+
+
+def _read(node):
+    """An ASDF array not read yet from its file, read; any other node as it is."""
+    return np.asarray(node) if isinstance(node, NDArrayType) else node
+
+
+def apply_segment_identity(model, segment):
+    """Give a product made from the stacked exposure the identity of one segment.
+
+    Copies the segment's file name, segment number, integration range and
+    ``int_times`` table; everything else (what the reduction recorded) stays.
+
+    Parameters
+    ----------
+    model : JwstDataModel
+        Product holding the segment's rows; modified in place.
+    segment : CubeModel
+        The input segment.
+    """
+    exposure = segment.meta.exposure
+    model.meta.exposure.segment_number = exposure.segment_number
+    model.meta.exposure.integration_start = exposure.integration_start
+    model.meta.exposure.integration_end = exposure.integration_end
+    model.meta.filename = segment.meta.filename
+    if has_int_times(segment):
+        model.int_times = segment.int_times
+
+
+def has_int_times(model):
+    """Whether a model carries a non-empty ``int_times`` table."""
+    table = getattr(model, "int_times", None)
+    return table is not None and len(table) > 0
+
+
+def int_start(model):
+    """First integration number of a segment or cube (1 when the header has none)."""
+    start = model.meta.exposure.integration_start
+    return 1 if start is None else start
+
+
+
+def integration_times(model):
+    """Mid-integration times of every row of a cube, from its ``int_times`` table.
+
+    Parameters
+    ----------
+    model : CubeModel
+        A (possibly stacked) rateints/calints model.
+
+    Returns
+    -------
+    dict of str to ndarray
+        Keys ``MJD-BEG``, ``MJD-AVG``, ``MJD-END``, ``TDB-BEG``, ``TDB-MID``,
+        ``TDB-END`` and ``INT_NUM``; times are NaN where the table has no row
+        for an integration.
+    """
+    nint = model.data.shape[0]
+    start = int_start(model)
+    int_num = np.arange(start, start + nint)
+    out = {key: np.full(nint, np.nan) for key in _TIME_COLUMNS}
+    out["INT_NUM"] = int_num.astype(np.int32)
+    if not has_int_times(model):
+        log.warning("No INT_TIMES table: the products' time columns will be NaN.")
+        return out
+    table = np.asarray(model.int_times)
+    rows = {n: i for i, n in enumerate(table["integration_number"])}
+    idx = np.array([rows.get(n, -1) for n in int_num])
+    have = idx >= 0
+    for key, column in _TIME_COLUMNS.items():
+        out[key][have] = table[column][idx[have]]
+    return out
+
+
+_TIME_COLUMNS = {
+    "MJD-BEG": "int_start_MJD_UTC",
+    "MJD-AVG": "int_mid_MJD_UTC",
+    "MJD-END": "int_end_MJD_UTC",
+    "TDB-BEG": "int_start_BJD_TDB",
+    "TDB-MID": "int_mid_BJD_TDB",
+    "TDB-END": "int_end_BJD_TDB",
+}
