@@ -1,4 +1,4 @@
-"""Cut an exposure into chunks of integrations that fit a memory budget.
+"""Cut an exposure into chunks of integrations, and what a chunk carries to the steps.
 
 `soss_spec2` holds one chunk of integrations (plus a few neighbours on each
 side for the running medians in time) at a time, and reads the exposure-level
@@ -6,14 +6,82 @@ statistics band of detector rows by band. `MemoryBudget` turns the user's
 ``memory_limit`` into both sizes from measured costs; `plan_chunks` cuts every
 segment into nearly equal chunks (a chunk never spans two segments, so each
 segment's products are complete when its last chunk is done).
+
+`ChunkContext` is the contract between the pipeline and its steps: what a
+step may know of the exposure beyond the chunk of integrations it is given.
 """
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from jwst_soss_custom._base.errors import SossInputError
+from jwst_soss_custom.statistics import ExposureStatistics, cube_statistics
 
-__all__ = ["MemoryBudget", "plan_chunks"]
+__all__ = ["ChunkContext", "MemoryBudget", "plan_chunks"]
+
+
+@dataclass
+class ChunkContext:
+    """What a step knows of the exposure beyond the chunk of integrations it is given.
+
+    `soss_spec2` makes one per chunk and passes it to each step's ``run``
+    after the chunk; a step run on its own makes one for its input
+    (`standalone`), which is then the whole exposure.
+
+    Attributes
+    ----------
+    statistics : `~jwst_soss_custom.statistics.ExposureStatistics`
+        The exposure's per-pixel statistics as the step should see them. A
+        step that changes the data (bad pixels replaced, background
+        subtracted) replaces them by the statistics of its output, for the
+        steps after it.
+    core : slice
+        Integrations of the chunk that belong to it; the others are
+        neighbours read as context for running medians in time (each step
+        declares how many it needs: ``time_halo``).
+    cache : dict
+        Results derived from the exposure alone (outlier maps, scales,
+        traces), by step alias (`step_cache`): computed by a step for the
+        first chunk, reused for the others. One dict per exposure and
+        process.
+    """
+
+    statistics: ExposureStatistics
+    core: slice = field(default_factory=lambda: slice(None))
+    cache: dict = field(default_factory=dict)
+
+    @classmethod
+    def standalone(cls, model):
+        """The context of a cube that is a whole exposure (a step run on its own).
+
+        Parameters
+        ----------
+        model : CubeModel
+
+        Returns
+        -------
+        ChunkContext
+        """
+        return cls(cube_statistics(model))
+
+    def step_cache(self, alias):
+        """The exposure-level results of one step (a dict it fills and reuses).
+
+        Parameters
+        ----------
+        alias : str
+            The step's class alias.
+
+        Returns
+        -------
+        dict
+        """
+        return self.cache.setdefault(alias, {})
+
+    def __repr__(self):
+        # stpipe logs a step's arguments: a summary, not the arrays.
+        return (f"ChunkContext(nints={self.statistics.nints}, core={self.core}, "
+                f"cached={sorted(self.cache)})")
 
 GB = 1e9
 #: Memory in use before any array is read: Python, jwst and stpipe loaded,

@@ -1,22 +1,29 @@
-"""Independent pieces of work in forked worker processes.
+"""Independent pieces of work over worker processes, behind one interface.
+
+An executor has one method, ``map(function, items)``, returning
+``[function(item) for item in items]``. The function and the items are
+pickled to the workers, so a work unit is a module-level function, a
+`functools.partial` of one, or an instance of a class with ``__call__``:
+never a closure or a module global. That keeps every executor
+interchangeable: `LocalExecutor` (processes on this machine) today, a Dask
+cluster's client behind the same method for the batch runner.
 
 The heavy numerical cores hold Python's GIL (bottleneck's medians, the steps'
-bookkeeping), so threads do not use a second core; forked processes do, and
-see the parent's memory (exposure statistics, step parameters) without
-copying or pickling it. Where ``fork`` is not available (Windows, or macOS
-builds that refuse it), or for one process, the work runs serially in the
-calling process: same results, less speed.
+bookkeeping), so threads do not use a second core; processes do. Local
+workers are forked where the platform allows it: they start at once with the
+parent's imports and schema caches. Where ``fork`` is not available (Windows,
+or macOS builds that refuse it), or for one process, the work runs serially in
+the calling process: same results, less speed.
 """
 
 import ctypes
 import ctypes.util
 import multiprocessing
 import os
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 
-__all__ = ["fork_map", "can_fork", "keep_freed_memory"]
-
-_TASK = None
+__all__ = ["LocalExecutor", "can_fork", "keep_freed_memory"]
 
 
 def can_fork():
@@ -29,37 +36,54 @@ def can_fork():
     return "fork" in multiprocessing.get_all_start_methods()
 
 
-def _run(index):
-    return _TASK[0](_TASK[1][index])
-
-
-def fork_map(function, items, processes):
-    """``[function(item) for item in items]``, over up to ``processes`` forked workers.
+class LocalExecutor:
+    """``map`` over up to ``processes`` forked worker processes of this machine.
 
     Parameters
     ----------
-    function : callable
-        Any callable, closures included (the workers inherit it by forking;
-        only the items' indices and the results are pickled).
-    items : sequence
     processes : int
-        Most worker processes; 1 runs serially in this process.
-
-    Returns
-    -------
-    list
-        The results in the order of ``items``.
+        Most worker processes; 1 (or a platform without ``fork``) runs the
+        work serially in this process, without pickling anything.
     """
-    global _TASK
-    processes = min(processes, len(items), os.cpu_count() or 1)
-    if processes <= 1 or not can_fork():
-        return [function(item) for item in items]
-    _TASK = (function, list(items))
-    try:
-        with multiprocessing.get_context("fork").Pool(processes) as pool:
-            return pool.map(_run, range(len(items)), chunksize=1)
-    finally:
-        _TASK = None
+
+    def __init__(self, processes=1):
+        self.processes = max(1, int(processes)) if can_fork() else 1
+
+    def workers(self, n_items):
+        """Processes that would work on ``n_items`` items at once.
+
+        Parameters
+        ----------
+        n_items : int
+
+        Returns
+        -------
+        int
+        """
+        return max(1, min(self.processes, n_items, os.cpu_count() or 1))
+
+    def map(self, function, items):
+        """``[function(item) for item in items]``, the items spread over the workers.
+
+        Parameters
+        ----------
+        function : callable
+            A picklable work unit (see the module's documentation).
+        items : sequence
+            Picklable items.
+
+        Returns
+        -------
+        list
+            The results in the order of ``items``.
+        """
+        items = list(items)
+        workers = self.workers(len(items))
+        if workers <= 1:
+            return [function(item) for item in items]
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(workers, mp_context=context) as pool:
+            return list(pool.map(function, items))
 
 
 # glibc mallopt parameters (malloc.h).

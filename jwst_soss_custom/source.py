@@ -9,7 +9,9 @@ VAR_* included), and nothing is memory-mapped, so a process's resident memory
 is what it holds, not the page cache of files it has read.
 """
 
+import functools
 import logging
+import os
 from pathlib import Path
 
 import numpy as np
@@ -151,6 +153,14 @@ class ExposureSource:
         Each segment's metadata and its integrations in the exposure.
     nints : int
     frame_shape : tuple of int
+    paths : tuple of str or None
+        The segment files, or None when any segment was given as a model
+        (such an exposure is read in this process only).
+
+    Notes
+    -----
+    A source of files pickles as their paths: a worker process that receives
+    one opens the files again (metadata only, once per process: `reopen`).
 
     Raises
     ------
@@ -159,12 +169,17 @@ class ExposureSource:
     """
 
     def __init__(self, inputs):
+        items = input_items(inputs)
         parts = [
             _ModelSegment(item)
             if isinstance(item, datamodels.JwstDataModel)
             else _FileSegment(item)
-            for item in input_items(inputs)
+            for item in items
         ]
+        # Files can be opened again in another process; models cannot be sent.
+        self.paths = None if any(isinstance(p, _ModelSegment) for p in parts) else tuple(
+            str(Path(item).resolve()) for item in items
+        )
         parts.sort(key=lambda part: int_start(part.model))
         shapes = {part.shape[1:] for part in parts}
         if len(shapes) > 1:
@@ -190,6 +205,14 @@ class ExposureSource:
         # The exposure's INT_TIMES, when every segment has its table.
         tables = [np.asarray(s.model.int_times) for s in self.segments if has_int_times(s.model)]
         self._int_times = np.concatenate(tables) if len(tables) == len(self.segments) else None
+
+    def __reduce__(self):
+        if self.paths is None:
+            raise TypeError(
+                "an exposure given as models in memory cannot be sent to another process; "
+                "give the segment files, or run in one process."
+            )
+        return reopen, (self.paths, tuple(_identity(path) for path in self.paths))
 
     def read(self, start=0, stop=None, rows=None):
         """Arrays of integrations ``start:stop`` (exposure rows), rows ``rows``.
@@ -250,6 +273,29 @@ class ExposureSource:
         cube.meta.filename = holder.filename
         return cube
 
+
+
+@functools.lru_cache(maxsize=4)
+def reopen(paths, identities):
+    """The `ExposureSource` of files, opened once per process.
+
+    Parameters
+    ----------
+    paths : tuple of str
+    identities : tuple
+        Size and modification time of each file: a file changed since
+        (a long-lived worker reducing another run) is opened afresh.
+
+    Returns
+    -------
+    ExposureSource
+    """
+    return ExposureSource(list(paths))
+
+
+def _identity(path):
+    status = os.stat(path)
+    return status.st_size, status.st_mtime_ns
 
 
 def load_exposure(inputs):

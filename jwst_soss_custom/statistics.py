@@ -12,26 +12,23 @@ chunk it is working on.
 
 Steps run on their own compute the statistics of their own input; inside
 `soss_spec2` each step hands the next one the statistics updated for what it
-did (bad pixels replaced, background subtracted), attached to the model it
-returns (`attach`, `statistics_of`).
+did (bad pixels replaced, background subtracted) through the chunk's
+`~jwst_soss_custom.chunks.ChunkContext`.
 """
 
 import dataclasses
+import functools
 import logging
 
 import bottleneck as bn
 import numpy as np
 
 from jwst_soss_custom._base.dq import usable
-from jwst_soss_custom.parallel import fork_map
+from jwst_soss_custom.parallel import LocalExecutor
 
-__all__ = [
-    "ExposureStatistics", "exposure_statistics", "statistics_of", "attach", "time_median"
-]
+__all__ = ["ExposureStatistics", "exposure_statistics", "cube_statistics", "time_median"]
 
 log = logging.getLogger(__name__)
-
-_ATTRIBUTE = "_soss_statistics"  # leading underscore: never written to files
 #: 1.4826 x median absolute deviation = standard deviation for Gaussian noise.
 MAD_TO_SIGMA = 1.4826
 #: float32 values per block in `time_median` (1 MB: fits a CPU's L2 cache).
@@ -78,39 +75,51 @@ class ExposureStatistics:
         return dataclasses.replace(self, **changes)
 
 
-def exposure_statistics(read_rows, nints, shape, rows_per_band=16, processes=1):
+def exposure_statistics(source, rows_per_band=16, executor=None):
     """Compute `ExposureStatistics` band of detector rows by band.
 
     Parameters
     ----------
-    read_rows : callable
-        ``read_rows(rows)`` returns a dict with the ``data``, ``err`` and
-        ``dq`` arrays of every integration for the rows ``rows`` (a slice):
-        views of a cube in memory, or reads from disk
-        (`~jwst_soss_custom.source.ExposureSource.read`).
-    nints : int
-    shape : tuple of int
-        Frame shape (ny, nx).
+    source : `~jwst_soss_custom.source.ExposureSource` or alike
+        Has ``nints``, ``frame_shape`` and ``read(rows=...)`` returning a
+        dict with the ``data``, ``err`` and ``dq`` arrays of every
+        integration for the rows ``rows`` (a slice): reads from disk, or
+        views of a cube in memory (`cube_statistics`).
     rows_per_band : int
         Rows per band: bounds the memory of each process to
         ~``30 x nints x rows x nx`` bytes.
-    processes : int
-        Bands computed in parallel by up to this many forked processes.
+    executor : `~jwst_soss_custom.parallel.LocalExecutor` or alike
+        Computes the bands (in parallel when it has workers; the source is
+        then sent to them); default: in this process.
 
     Returns
     -------
     ExposureStatistics
     """
-    ny, _ = shape
+    ny = source.frame_shape[0]
     bands = [slice(y, min(y + rows_per_band, ny)) for y in range(0, ny, rows_per_band)]
-    results = fork_map(lambda rows: _band_statistics(read_rows(rows), nints), bands, processes)
+    executor = executor or LocalExecutor()
+    results = executor.map(functools.partial(band_statistics, source), bands)
     deep, err, sigma, count = (np.concatenate(arrays) for arrays in zip(*(r[:4] for r in results)))
     empty = ~np.logical_or.reduce([r[4] for r in results])
-    return ExposureStatistics(deep, err, count, sigma, nints, empty)
+    return ExposureStatistics(deep, err, count, sigma, source.nints, empty)
 
 
-def _band_statistics(arrays, nints):
-    """Deep frame, median ERR, noise sigma and usable count of one band of rows."""
+def band_statistics(source, rows):
+    """Deep frame, median ERR, noise sigma, usable count and finite integrations of rows.
+
+    Parameters
+    ----------
+    source : `~jwst_soss_custom.source.ExposureSource` or alike
+    rows : slice
+
+    Returns
+    -------
+    tuple
+        ``(deep, err, sigma, count, finite)``; ``finite`` (nints,) is True
+        for integrations with a finite science value in these rows.
+    """
+    arrays, nints = source.read(rows=rows), source.nints
     # Every 4th integration is plenty for ERR and noise statistics (>= 8
     # values from 32 integrations on) and 4x cheaper than all of them.
     sub = slice(None, None, 4) if nints >= 32 else slice(None)
@@ -171,7 +180,7 @@ def time_median(cube):
 
 
 def cube_statistics(model):
-    """`ExposureStatistics` of a cube in memory.
+    """`ExposureStatistics` of a cube in memory (computed in this process).
 
     Parameters
     ----------
@@ -181,27 +190,17 @@ def cube_statistics(model):
     -------
     ExposureStatistics
     """
+    return exposure_statistics(_CubeRows(model))
 
-    def read_rows(rows):
+
+class _CubeRows:
+    """A cube in memory, read the way `exposure_statistics` reads an exposure."""
+
+    def __init__(self, model):
+        self.model = model
+        self.nints = model.data.shape[0]
+        self.frame_shape = model.data.shape[1:]
+
+    def read(self, rows):
+        model = self.model
         return {"data": model.data[:, rows], "err": model.err[:, rows], "dq": model.dq[:, rows]}
-
-    return exposure_statistics(read_rows, model.data.shape[0], model.data.shape[1:])
-
-
-def statistics_of(model):
-    """The `ExposureStatistics` a CubeModel carries, else those of its own integrations."""
-    stats = getattr(model, _ATTRIBUTE, None)
-    if stats is None:
-        stats = cube_statistics(model)
-    return stats
-
-
-def attach(model, stats):
-    """Attach exposure statistics to a model for the next step (not saved to files).
-
-    Parameters
-    ----------
-    model : CubeModel
-    stats : ExposureStatistics
-    """
-    setattr(model, _ATTRIBUTE, stats)

@@ -16,14 +16,18 @@ its messages reach the console and the ``cal_logs`` of the products.
 
 import logging
 from os.path import abspath
+from typing import NamedTuple
 
 from jwst.stpipe import Pipeline as _JwstPipeline
 from jwst.stpipe import Step as _JwstStep
 from stdatamodels.jwst.datamodels import JwstDataModel
 
 from jwst_soss_custom import __version__
+from jwst_soss_custom.chunks import ChunkContext
+from jwst_soss_custom.exposure import check_soss_model
+from jwst_soss_custom.statistics import ExposureStatistics
 
-__all__ = ["SossStep", "SossPipeline", "chunk_core"]
+__all__ = ["ChunkInput", "SossStep", "SossPipeline"]
 
 log = logging.getLogger(__name__)
 
@@ -90,46 +94,93 @@ class _SossMixin:
                 node.name = filename
 
 
+class ChunkInput(NamedTuple):
+    """What a step works on: see `SossStep.open_chunk`."""
+
+    model: JwstDataModel
+    statistics: ExposureStatistics
+    cache: dict
+    core: slice
+
+
 class SossStep(_SossMixin, _JwstStep):
-    """Base class of the package's steps (offline, no CRDS parameter references)."""
+    """Base class of the package's steps (offline, no CRDS parameter references).
+
+    A step's ``process(input_data, context=None)`` takes the cube and,
+    inside `soss_spec2`, the chunk's `~jwst_soss_custom.chunks.ChunkContext`;
+    on its own (``strun``, ``Step.call``) it makes the context of its input.
+    A step declares what it needs of the time series (`time_halo`,
+    `needs_whole_series`); the pipeline asks it instead of knowing.
+    """
 
     def record_step_status(self, model, status="COMPLETE"):
         """Set ``meta.cal_step.<alias>`` on a model (COMPLETE or SKIPPED)."""
         setattr(model.meta.cal_step, self.class_alias, status)
 
-    def exposure_cache(self, stats):
-        """What this step derives from one exposure's statistics, computed once.
-
-        `soss_spec2` may run a step on several chunks of integrations of one
-        exposure; they carry the same `ExposureStatistics` object, so results
-        that depend only on it (outlier maps, scales, traces, profiles) are
-        kept here and reused until other statistics come.
+    def open_chunk(self, input_data, context=None, *, require_pwcpos=True, make_copy=None):
+        """The step's opening: the model checked, the exposure prepared, what the step needs.
 
         Parameters
         ----------
-        stats : `~jwst_soss_custom.statistics.ExposureStatistics`
+        input_data : str or CubeModel
+        context : `~jwst_soss_custom.chunks.ChunkContext` or None
+            Given by `soss_spec2`; None makes the context of the input alone.
+        require_pwcpos : bool
+            Whether the step needs the pupil-wheel position (traces).
+        make_copy : bool or None
+            As `jwst.stpipe.Step.prepare_output`.
 
         Returns
         -------
-        dict
+        ChunkInput
+            The model, the exposure statistics as the step received them
+            (`prepare_exposure` has handed on its own to ``context``), this
+            step's exposure-level results and the chunk's own integrations.
         """
-        if getattr(self, "_cache_key", None) is not stats:
-            self._cache_key, self._cache = stats, {}
-        return self._cache
+        model = self.prepare_output(input_data, make_copy=make_copy)
+        check_soss_model(model, require_pwcpos=require_pwcpos)
+        if context is None:
+            context = ChunkContext.standalone(model)
+        received = context.statistics
+        self.prepare_exposure(context, model)
+        return ChunkInput(model, received, context.step_cache(self.class_alias), context.core)
 
+    def prepare_exposure(self, context, model):
+        """Compute what the step derives from the exposure alone, once per exposure.
 
-def chunk_core(model):
-    """Integrations of a chunk that belong to it (the rest are neighbours, read as context).
+        The results go to ``context.step_cache(alias)``; a step that changes
+        the data also replaces ``context.statistics`` by those of its output.
+        `soss_spec2` calls this for every step before any chunk runs, so
+        the work is done once and shared by all its processes; a step run on
+        its own calls it from `open_chunk`. Calling it again with a filled
+        cache only hands the statistics on.
 
-    Parameters
-    ----------
-    model : JwstDataModel
+        Parameters
+        ----------
+        context : `~jwst_soss_custom.chunks.ChunkContext`
+        model : CubeModel
+            A cube of the exposure, or only its metadata (no arrays).
+        """
 
-    Returns
-    -------
-    slice
-    """
-    return getattr(model, "_soss_core", slice(None))
+    def time_halo(self):
+        """Neighbouring integrations the step needs on each side of a chunk.
+
+        Returns
+        -------
+        int
+            0 here: the step works on each integration alone.
+        """
+        return 0
+
+    def needs_whole_series(self):
+        """Whether the step must see every integration of the exposure at once.
+
+        Returns
+        -------
+        bool
+            False here.
+        """
+        return False
 
 
 class SossPipeline(_SossMixin, _JwstPipeline):

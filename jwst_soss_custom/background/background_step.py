@@ -4,9 +4,7 @@ import logging
 
 import numpy as np
 
-from jwst_soss_custom.exposure import check_soss_model
 from jwst_soss_custom.references import default_background_path
-from jwst_soss_custom.statistics import attach, statistics_of
 from jwst_soss_custom.stpipe import SossStep
 
 from .background import (
@@ -56,25 +54,22 @@ class SossBackgroundStep(SossStep):
 
     reference_file_types = ["bkg"]
 
-    def process(self, input_data):
+    def process(self, input_data, context=None):
         """Subtract the scaled template from every integration.
 
         Parameters
         ----------
         input_data : str or CubeModel
+        context : `~jwst_soss_custom.chunks.ChunkContext` or None
+            The chunk's context inside soss_spec2.
 
         Returns
         -------
         CubeModel
         """
-        model = self.prepare_output(input_data)
-        check_soss_model(model, require_pwcpos=False)
-        stats = statistics_of(model)
-        cache = self.exposure_cache(stats)
+        model, stats, cache, _ = self.open_chunk(input_data, context, require_pwcpos=False)
         # Asked every time so that each chunk's product records the reference.
         path = self.reference_path("bkg", default=str(default_background_path()))
-        if "index" not in cache:
-            cache.update(self._exposure_fit(model.data.shape[1:], stats, path))
         templates, boxes, step, halo = (cache[k] for k in ("templates", "boxes", "step", "halo"))
         index, scales = cache["index"], cache["scales"]
         if self.per_integration:
@@ -137,13 +132,21 @@ class SossBackgroundStep(SossStep):
                 png,
                 halo=None if halo is None else halo.image,
             )
-        attach(model, cache["statistics"])
         self.record_step_status(model)
         return model
 
-    def _exposure_fit(self, shape, stats, path):
+    def prepare_exposure(self, context, model):
+        """Template, halo and scales fitted to the deep frame; hands on its subtracted deep frame."""
+        cache = context.step_cache(self.class_alias)
+        if "index" not in cache:
+            override = self.get_ref_override("bkg")
+            path = default_background_path() if override in (None, "", "N/A") else override
+            cache.update(self._exposure_fit(context.statistics, path))
+        context.statistics = cache["statistics"]
+
+    def _exposure_fit(self, stats, path):
         """Template, step column, halo and scales fitted to the deep frame, once per exposure."""
-        templates = load_templates(path, shape)
+        templates = load_templates(path, stats.deep.shape)
         regions = (self.background_box, self.background_box_right)
         boxes = [box_slices(b, templates.shape[1:]) for b in regions]
         step = self.step_column

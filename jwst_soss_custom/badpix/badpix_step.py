@@ -7,9 +7,8 @@ import numpy as np
 from jwst_soss_custom._base.dq import FLAGS
 
 from jwst_soss_custom._base.geometry import reference_pixels
-from jwst_soss_custom.exposure import check_integrations, check_soss_model
-from jwst_soss_custom.statistics import attach, statistics_of
-from jwst_soss_custom.stpipe import SossStep, chunk_core
+from jwst_soss_custom.exposure import check_integrations
+from jwst_soss_custom.stpipe import SossStep
 
 from .badpix import (
     bad_pixel_mask,
@@ -52,26 +51,26 @@ class SossBadpixStep(SossStep):
     suffix = string(default='badpix')  # suffix of the saved model
     """  # noqa: E501
 
-    def process(self, input_data):
+    def time_halo(self):
+        """Neighbours each side of a chunk: half the running median of the temporal search."""
+        return self.temporal_window // 2 if self.temporal else 0
+
+    def process(self, input_data, context=None):
         """Find and replace bad pixels of a rateints/calints cube.
 
         Parameters
         ----------
         input_data : str or CubeModel
+        context : `~jwst_soss_custom.chunks.ChunkContext` or None
+            The chunk's context inside soss_spec2.
 
         Returns
         -------
         CubeModel
         """
-        model = self.prepare_output(input_data)
-        check_soss_model(model, require_pwcpos=False)
+        model, stats, cache, core = self.open_chunk(input_data, context, require_pwcpos=False)
         check_integrations(model)
-        stats = statistics_of(model)
-        cache = self.exposure_cache(stats)
-        if "spatial" not in cache:
-            cache.update(self._exposure_outliers(stats))
         spatial = cache["spatial"]
-        core = chunk_core(model)
         nints = model.data.shape[0]
         refpix = reference_pixels(model.data.shape[1:])
         bad = bad_pixel_mask(model.data, model.dq)
@@ -127,7 +126,6 @@ class SossBadpixStep(SossStep):
             "n_spatial": n_spatial,
             "n_temporal": n_temporal,
         }
-        attach(model, cache["statistics"])
         if self.save_plot:
             from jwst_soss_custom.plotting.cleaning import plot_badpix
 
@@ -135,6 +133,13 @@ class SossBadpixStep(SossStep):
             plot_badpix(stats.deep, spatial != 0, model.dq, path)
         self.record_step_status(model)
         return model
+
+    def prepare_exposure(self, context, model):
+        """Spatial outliers and temporal noise; hands on the cleaned deep frame."""
+        cache = context.step_cache(self.class_alias)
+        if "spatial" not in cache:
+            cache.update(self._exposure_outliers(context.statistics))
+        context.statistics = cache["statistics"]
 
     def _exposure_outliers(self, stats):
         """Spatial outliers, temporal noise and the cleaned deep frame of an exposure."""

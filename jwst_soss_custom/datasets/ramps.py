@@ -12,6 +12,7 @@ writes the rateints segments ramp fitting makes.
 
 import logging
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +32,7 @@ from jwst_soss_custom.datasets.detector import (
 )
 from jwst_soss_custom.datasets.noise import BadPixels
 from jwst_soss_custom.datasets.writer import build_segment, save_atomic, segment_filename
-from jwst_soss_custom.parallel import fork_map
+from jwst_soss_custom.parallel import LocalExecutor
 
 log = logging.getLogger(__name__)
 
@@ -118,33 +119,12 @@ def ramp_segments(visit, out):
     events = draw_cosmic_ray_events(config, _rng(config.seed, 6), ~reference_mask, config.nints)
 
     sizes = segment_sizes(config.nints, config.nsegments)
-    starts = np.cumsum([1] + sizes[:-1])
-
-    def write_segment(seg):
-        first = int(starts[seg - 1])
-        last = first + sizes[seg - 1] - 1
-        writer = (_UncalSegment if config.level == "uncal" else _RateintsSegment)(
-            config, visit.times, seg, len(sizes), first, last, references, maps
-        )
-        for start in range(first - 1, last, BLOCK):
-            stop = min(start + BLOCK, last)
-            correlated = noise.draw(_rng(config.seed, 3, start), stop - start)
-            raw = np.empty((stop - start, config.ngroups) + shape, dtype=np.uint16)
-            for k, i in enumerate(range(start, stop)):
-                photo = visit.illumination(i)[rows] * bad.response
-                hits = _select(events, i, i + 1)
-                cr = cosmic_ray_charge(hits, shape, config.ngroups) if hits["y"].size else None
-                raw[k] = integration_ramp(photo, maps, config, _rng(config.seed, 1, i),
-                                          correlated[k], cr, reference_mask, read_sigma)
-            writer.add(start - (first - 1), raw, _select(events, start, stop))
-        path = writer.save(out)
-        log.info("wrote %s (integrations %d-%d of %d)", path.name, first, last, config.nints)
-        return path
-
     # Segments are independent (every draw is keyed on the integration), so
-    # they go to forked workers; the files do not depend on how many.
-    segment_files = fork_map(write_segment, range(1, len(sizes) + 1),
-                             min(config.processes, len(sizes)))
+    # they go to worker processes; the files do not depend on how many.
+    writer = _SegmentWriter(visit, bad, noise, maps, references, read_sigma, events, out)
+    segment_files = LocalExecutor(min(config.processes, len(sizes))).map(
+        writer, range(1, len(sizes) + 1)
+    )
 
     truth = {
         "cosmic_rays": events,
@@ -164,6 +144,48 @@ def ramp_segments(visit, out):
         },
     }
     return segment_files, truth, references
+
+
+@dataclass
+class _SegmentWriter:
+    """Simulate and write one segment's ramps (a picklable work unit).
+
+    Called with a segment number (from 1); returns the path written.
+    """
+
+    visit: object
+    bad: object
+    noise: CorrelatedNoise
+    maps: object
+    references: dict
+    read_sigma: np.ndarray
+    events: dict
+    out: Path
+
+    def __call__(self, seg):
+        config, visit, bad, maps = self.visit.config, self.visit, self.bad, self.maps
+        rows, shape = config.rows, (config.ny, NX)
+        reference_mask = visit.scene.reference_mask[rows]
+        sizes = segment_sizes(config.nints, config.nsegments)
+        first = 1 + sum(sizes[: seg - 1])
+        last = first + sizes[seg - 1] - 1
+        writer = (_UncalSegment if config.level == "uncal" else _RateintsSegment)(
+            config, visit.times, seg, len(sizes), first, last, self.references, maps
+        )
+        for start in range(first - 1, last, BLOCK):
+            stop = min(start + BLOCK, last)
+            correlated = self.noise.draw(_rng(config.seed, 3, start), stop - start)
+            raw = np.empty((stop - start, config.ngroups) + shape, dtype=np.uint16)
+            for k, i in enumerate(range(start, stop)):
+                photo = visit.illumination(i)[rows] * bad.response
+                hits = _select(self.events, i, i + 1)
+                cr = cosmic_ray_charge(hits, shape, config.ngroups) if hits["y"].size else None
+                raw[k] = integration_ramp(photo, maps, config, _rng(config.seed, 1, i),
+                                          correlated[k], cr, reference_mask, self.read_sigma)
+            writer.add(start - (first - 1), raw, _select(self.events, start, stop))
+        path = writer.save(self.out)
+        log.info("wrote %s (integrations %d-%d of %d)", path.name, first, last, config.nints)
+        return path
 
 
 def ramp_model(config, times, reads, segment_number, segment_total, first):

@@ -4,14 +4,11 @@ import logging
 
 import numpy as np
 
-from jwst_soss_custom._base.geometry import reference_pixels
 from jwst_soss_custom._base.errors import SossInputError
-from jwst_soss_custom.exposure import check_soss_model
-from jwst_soss_custom.metadata import integration_times
+from jwst_soss_custom._base.geometry import reference_pixels
+from jwst_soss_custom.metadata import EXTRACTION_ATTRIBUTE, ORDER0_ATTRIBUTE, integration_times
 from jwst_soss_custom.products import OrderSpectra, make_x1dints
-from jwst_soss_custom.statistics import statistics_of
 from jwst_soss_custom.stpipe import SossStep
-from jwst_soss_custom.metadata import EXTRACTION_ATTRIBUTE, ORDER0_ATTRIBUTE
 from jwst_soss_custom.tracing import traces_for
 
 from .extract import (
@@ -58,31 +55,35 @@ class SossExtractStep(SossStep):
     suffix = string(default='x1dints')  # suffix of the saved product
     """  # noqa: E501
 
-    def process(self, input_data):
+    def needs_whole_series(self):
+        """Whether the widths are compared on the whole time series (``box_mode='optimize'``)."""
+        return self.box_mode == "optimize"
+
+    def process(self, input_data, context=None):
         """Extract spectra.
 
         Parameters
         ----------
         input_data : str or CubeModel
             Cleaned SOSS rateints/calints.
+        context : `~jwst_soss_custom.chunks.ChunkContext` or None
+            The chunk's context inside soss_spec2.
 
         Returns
         -------
         `~stdatamodels.jwst.datamodels.TSOMultiSpecModel`
         """
-        model = self.prepare_output(input_data, make_copy=False)
-        check_soss_model(model)
+        model, stats, _, _ = self.open_chunk(input_data, context, make_copy=False)
         solution = traces_for(model)
         nints, ny, nx = model.data.shape
         widths = self._widths()
         refpix = reference_pixels((ny, nx))
         order0 = getattr(model, ORDER0_ATTRIBUTE, None) if self.use_order0_mask else None
-        stats = statistics_of(model)
-        if self.box_mode == "optimize" and nints < stats.nints:
+        if self.needs_whole_series() and nints < stats.nints:
             raise SossInputError(
                 "box_mode='optimize' compares the widths' scatter over the whole time series, "
                 f"but this is a chunk of {nints} of its {stats.nints} integrations: run "
-                "soss_spec2 with processes=1 and a memory_limit that holds the exposure, "
+                "soss_spec2 with a memory_limit that holds the exposure, "
                 "or give box_mode='fixed' with the width you want."
             )
         record = {"method": self.method, "box_mode": self.box_mode}

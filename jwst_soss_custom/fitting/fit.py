@@ -303,125 +303,42 @@ def fit_light_curve(
             "(soss_fit: --period=4.0552941)."
         )
     time, flux, error = check_light_curve(time, flux, error, what)
-    fixed = dict(fixed or {})
     model = LightCurveModel(time, period, poly_order, ramp, regressors)
-    start = {"q1": 0.36, "q2": 0.3}
-    if not {"t0", "rp", "a_rs", "b"} <= set(fixed) | set(initial or {}):
-        start.update(guess_orbit(time, flux, period))
-    start.update(initial or {})
-    bounds = {
-        "t0": (time.min(), time.max()),
-        "rp": (1e-4, 0.5),
-        "a_rs": (1.01, 200.0),
-        "b": (0.0, 1.0),
-        "q1": (0.0, 1.0),
-        "q2": (0.0, 1.0),
-    }
-    for name, (value, low, high) in model.defaults().items():
-        start.setdefault(name, value)
-        bounds[name] = (low, high)
-    free = [n for n in model.names if n not in fixed]
-    values = {**start, **fixed}
-    # The optimiser works on t0 relative to the middle of the visit. In
-    # absolute MJD (~6e4 days) t0 dominated the norm of the parameter vector,
-    # to which scipy's step tolerance is relative, so the robust fit stopped
-    # after a few steps on the a/R*-b valley (a noiseless light curve came
-    # out 8-36 sigma off); and the finite-difference step of t0, relative to
-    # max(1, |t0|), was 9e-4 days (77 s), coarser than the ingress sampling.
-    origin = np.array([model.time_mid if n == "t0" else 0.0 for n in free])
-    lo = np.array([bounds[n][0] for n in free]) - origin
-    hi = np.array([bounds[n][1] for n in free]) - origin
-    x0 = np.clip(np.array([float(values[n]) for n in free]) - origin, lo, hi)
-    # Start strictly inside the bounds (trf requires it).
-    width = np.where(np.isfinite(hi - lo), hi - lo, 1.0)
-    x0 = np.clip(x0, lo + 1e-6 * width, hi - 1e-6 * width)
-
-    def unpack(x):
-        out = dict(values)
-        out.update(zip(free, x + origin, strict=True))
-        return out
-
-    used = np.ones(time.size, dtype=bool)
-
-    target = [flux]  # the data residuals() compares with (bootstrap draws swap it)
-
-    def residuals(x):
-        return ((target[0] - model(unpack(x))) / error)[used]
-
-    _check_coverage(model, values, time, min_baseline, min_transit, what)
-    robust = optimize.least_squares(
-        residuals, x0, bounds=(lo, hi), loss="soft_l1", f_scale=3.0, **SOLVER
-    )
-    if clip_sigma and clip_sigma > 0:
-        norm = (flux - model(unpack(robust.x))) / error
-        spread = 1.4826 * np.median(np.abs(norm - np.median(norm)))
-        # In units of the errors, never below them: noiseless or over-estimated
-        # errors must not turn ordinary points into outliers.
-        used = np.abs(norm - np.median(norm)) <= clip_sigma * max(spread, 1.0)
-    final = optimize.least_squares(residuals, robust.x, bounds=(lo, hi), **SOLVER)
-    best = unpack(final.x)
+    problem = _Problem(model, flux, error, dict(fixed or {}), initial)
+    _check_coverage(model, problem.values, time, min_baseline, min_transit, what)
+    final = _optimise(problem, clip_sigma)
+    best = problem.unpack(final.x)
+    used = problem.used
     _check_coverage(model, best, time[used], min_baseline, min_transit, what, model_used=used)
 
-    jac = final.jac
     try:
-        cov = np.linalg.pinv(jac.T @ jac)
-        raw = np.sqrt(np.clip(np.diag(cov), 0, None))
+        raw = np.sqrt(np.clip(np.diag(np.linalg.pinv(final.jac.T @ final.jac)), 0, None))
     except np.linalg.LinAlgError:
-        raw = np.full(len(free), np.nan)
+        raw = np.full(len(problem.free), np.nan)
     full = model(best)
-    resid = (flux - full)[used]
-    statistics = residual_statistics(resid, error[used], len(free), inflate)
+    statistics = residual_statistics((flux - full)[used], error[used], len(problem.free), inflate)
     statistics["n_outliers"] = int((~used).sum())
     statistics["converged"] = bool(final.success)
-    at_bound = [
-        n for n, v, a, b in zip(free, final.x, lo, hi, strict=True)
-        if np.isfinite(a) and np.isfinite(b) and (v - a < 1e-4 * (b - a) or b - v < 1e-4 * (b - a))
-    ]
-    statistics["at_bound"] = ",".join(at_bound) if at_bound else "none"
-    errors_raw = dict(zip(free, (float(r) for r in raw), strict=True))
+    statistics["at_bound"] = ",".join(problem.at_bound(final.x)) or "none"
+    errors_raw = dict(zip(problem.free, (float(r) for r in raw), strict=True))
     errors = {n: e * statistics["error_scale"] for n, e in errors_raw.items()}
     errors_boot = {}
     if bootstrap and bootstrap > 1 and mcmc is None:  # the posterior replaces it
-        rng = np.random.default_rng(seed)
-        sigma = error * statistics["scale_chi2"]
-        draws = []
-        for _ in range(int(bootstrap)):
-            target[0] = full + rng.normal(0.0, sigma)
-            draws.append(
-                optimize.least_squares(residuals, final.x, bounds=(lo, hi), **SOLVER).x
-            )
-        target[0] = flux
-        spread = np.std(draws, axis=0, ddof=1)
-        for n, sd in zip(free, spread, strict=True):
-            errors_boot[n] = float(sd * statistics["scale_beta"])
-            errors[n] = max(errors[n], errors_boot[n])
+        errors_boot = _bootstrap_errors(problem, final.x, full, statistics, int(bootstrap), seed)
+        errors = {n: max(e, errors_boot[n]) for n, e in errors.items()}
     statistics["error_method"] = (
         f"max(covariance, bootstrap of {int(bootstrap)})" if errors_boot else "covariance"
     )
     errors_mcmc, samples = {}, None
     if mcmc is not None:
-
-        def log_likelihood(x):
-            return -0.5 * np.sum(residuals(x) ** 2) / statistics["scale_chi2"] ** 2
-
-        samples, info = sample_posterior(
-            log_likelihood, final.x, raw * statistics["scale_chi2"], lo, hi, mcmc, what
-        )
-        samples = samples + origin  # t0 back in the time system of the data
-        low, high = np.percentile(samples, [15.865, 84.135], axis=0)
-        for n, half in zip(free, 0.5 * (high - low), strict=True):
-            errors_mcmc[n] = float(half * statistics["scale_beta"])
+        errors_mcmc, samples = _posterior_errors(problem, final.x, raw, statistics, mcmc, what)
         errors = dict(errors_mcmc)
-        statistics.update(info)
-        statistics["error_method"] = (
-            f"mcmc ({mcmc.walkers} walkers x {mcmc.steps} steps, {mcmc.burn} burn-in)"
-        )
     return FitResult(
         values={k: float(best[k]) for k in model.names},
         errors=errors,
         errors_raw=errors_raw,
         errors_bootstrap=errors_boot,
-        free=free,
+        free=problem.free,
         stats=statistics,
         model=full,
         transit=model.transit(best),
@@ -433,6 +350,132 @@ def fit_light_curve(
         errors_mcmc=errors_mcmc,
         samples=samples,
     )
+
+
+class _Problem:
+    """The least-squares problem of one fit: free parameters, bounds, residuals.
+
+    The optimiser works on t0 relative to the middle of the visit. In
+    absolute MJD (~6e4 days) t0 dominated the norm of the parameter vector,
+    to which scipy's step tolerance is relative, so the robust fit stopped
+    after a few steps on the a/R*-b valley (a noiseless light curve came out
+    8-36 sigma off); and the finite-difference step of t0, relative to
+    max(1, |t0|), was 9e-4 days (77 s), coarser than the ingress sampling.
+
+    Attributes
+    ----------
+    free : list of str
+    values : dict
+        Starting values of every parameter (fixed ones included).
+    lo, hi, x0 : ndarray
+        Bounds and start of the free parameters (t0 relative to ``origin``).
+    used : ndarray of bool
+        Points the residuals include (outliers are left out by `_optimise`).
+    target : ndarray
+        The flux the residuals compare with (bootstrap draws swap it).
+    """
+
+    def __init__(self, model, flux, error, fixed, initial):
+        time = model.time
+        start = {"q1": 0.36, "q2": 0.3}
+        if not {"t0", "rp", "a_rs", "b"} <= set(fixed) | set(initial or {}):
+            start.update(guess_orbit(time, flux, model.period))
+        start.update(initial or {})
+        bounds = {
+            "t0": (time.min(), time.max()),
+            "rp": (1e-4, 0.5),
+            "a_rs": (1.01, 200.0),
+            "b": (0.0, 1.0),
+            "q1": (0.0, 1.0),
+            "q2": (0.0, 1.0),
+        }
+        for name, (value, low, high) in model.defaults().items():
+            start.setdefault(name, value)
+            bounds[name] = (low, high)
+        self.model, self.error, self.target = model, error, flux
+        self.free = [n for n in model.names if n not in fixed]
+        self.values = {**start, **fixed}
+        self.origin = np.array([model.time_mid if n == "t0" else 0.0 for n in self.free])
+        self.lo = np.array([bounds[n][0] for n in self.free]) - self.origin
+        self.hi = np.array([bounds[n][1] for n in self.free]) - self.origin
+        x0 = np.clip(np.array([float(self.values[n]) for n in self.free]) - self.origin,
+                     self.lo, self.hi)
+        # Start strictly inside the bounds (trf requires it).
+        width = np.where(np.isfinite(self.hi - self.lo), self.hi - self.lo, 1.0)
+        self.x0 = np.clip(x0, self.lo + 1e-6 * width, self.hi - 1e-6 * width)
+        self.used = np.ones(time.size, dtype=bool)
+
+    def unpack(self, x):
+        """Every parameter's value for the free parameters ``x``."""
+        out = dict(self.values)
+        out.update(zip(self.free, x + self.origin, strict=True))
+        return out
+
+    def residuals(self, x):
+        """Normalised residuals of the used points."""
+        return ((self.target - self.model(self.unpack(x))) / self.error)[self.used]
+
+    def solve(self, x, **options):
+        """`scipy.optimize.least_squares` from ``x`` within the bounds."""
+        return optimize.least_squares(
+            self.residuals, x, bounds=(self.lo, self.hi), **SOLVER, **options
+        )
+
+    def at_bound(self, x):
+        """Free parameters within 1e-4 of their range from a bound."""
+        return [
+            n for n, v, a, b in zip(self.free, x, self.lo, self.hi, strict=True)
+            if np.isfinite(a) and np.isfinite(b)
+            and (v - a < 1e-4 * (b - a) or b - v < 1e-4 * (b - a))
+        ]
+
+
+def _optimise(problem, clip_sigma):
+    """Robust fit, outliers left out (``problem.used``), then the least-squares refit."""
+    robust = problem.solve(problem.x0, loss="soft_l1", f_scale=3.0)
+    if clip_sigma and clip_sigma > 0:
+        flux, error = problem.target, problem.error
+        norm = (flux - problem.model(problem.unpack(robust.x))) / error
+        spread = 1.4826 * np.median(np.abs(norm - np.median(norm)))
+        # In units of the errors, never below them: noiseless or over-estimated
+        # errors must not turn ordinary points into outliers.
+        problem.used = np.abs(norm - np.median(norm)) <= clip_sigma * max(spread, 1.0)
+    return problem.solve(robust.x)
+
+
+def _bootstrap_errors(problem, x, full, statistics, draws, seed):
+    """Spread of refits to the best model plus noise of the chi-square-scaled errors."""
+    rng = np.random.default_rng(seed)
+    flux = problem.target
+    sigma = problem.error * statistics["scale_chi2"]
+    fits = []
+    for _ in range(draws):
+        problem.target = full + rng.normal(0.0, sigma)
+        fits.append(problem.solve(x).x)
+    problem.target = flux
+    spread = np.std(fits, axis=0, ddof=1)
+    return {n: float(sd * statistics["scale_beta"])
+            for n, sd in zip(problem.free, spread, strict=True)}
+
+
+def _posterior_errors(problem, x, raw, statistics, mcmc, what):
+    """Half the 16-84 % posterior ranges (emcee from ``x``) and the samples."""
+
+    def log_likelihood(params):
+        return -0.5 * np.sum(problem.residuals(params) ** 2) / statistics["scale_chi2"] ** 2
+
+    samples, info = sample_posterior(
+        log_likelihood, x, raw * statistics["scale_chi2"], problem.lo, problem.hi, mcmc, what
+    )
+    samples = samples + problem.origin  # t0 back in the time system of the data
+    low, high = np.percentile(samples, [15.865, 84.135], axis=0)
+    errors = {n: float(half * statistics["scale_beta"])
+              for n, half in zip(problem.free, 0.5 * (high - low), strict=True)}
+    statistics.update(info)
+    statistics["error_method"] = (
+        f"mcmc ({mcmc.walkers} walkers x {mcmc.steps} steps, {mcmc.burn} burn-in)"
+    )
+    return errors, samples
 
 
 @dataclass

@@ -5,11 +5,9 @@ from pathlib import Path
 
 import numpy as np
 
-from jwst_soss_custom._base.geometry import reference_pixels
 from jwst_soss_custom._base.errors import SossInputError
-from jwst_soss_custom.exposure import check_soss_model
+from jwst_soss_custom._base.geometry import reference_pixels
 from jwst_soss_custom.metadata import ORDER0_ATTRIBUTE
-from jwst_soss_custom.statistics import attach, statistics_of
 from jwst_soss_custom.stpipe import SossStep
 from jwst_soss_custom.tracing import traces_for
 
@@ -48,19 +46,27 @@ class SossOneOverFStep(SossStep):
     suffix = string(default='oneoverf')  # suffix of the saved model
     """  # noqa: E501
 
-    def process(self, input_data):
+    #: Methods that smooth the white-light scaling in time (``smoothing_window``).
+    SMOOTHING_METHODS = ("median", "scale-achromatic")
+
+    def time_halo(self):
+        """Neighbours each side of a chunk: half the time smoothing of the scaling."""
+        return self.smoothing_window // 2 if self.method in self.SMOOTHING_METHODS else 0
+
+    def process(self, input_data, context=None):
         """Remove 1/f column offsets.
 
         Parameters
         ----------
         input_data : str or CubeModel
+        context : `~jwst_soss_custom.chunks.ChunkContext` or None
+            The chunk's context inside soss_spec2.
 
         Returns
         -------
         CubeModel
         """
-        model = self.prepare_output(input_data)
-        check_soss_model(model)
+        model, stats, _, _ = self.open_chunk(input_data, context)
         if model.meta.cal_step.clean_flicker_noise == "COMPLETE" and not self.force:
             log.warning(
                 "clean_flicker_noise already corrected 1/f noise in this input; skipping "
@@ -69,7 +75,6 @@ class SossOneOverFStep(SossStep):
             self.record_step_status(model, "SKIPPED")
             return model
 
-        stats = statistics_of(model)
         shape = model.data.shape[1:]
         exclude = reference_pixels(shape)
         order0 = getattr(model, ORDER0_ATTRIBUTE, None)
@@ -107,7 +112,6 @@ class SossOneOverFStep(SossStep):
 
             path = self.make_output_path(basepath=model.meta.filename, suffix="oneoverf", ext="png")
             plot_oneoverf(before, model.data, offsets[:, 0], path)
-        attach(model, stats)
         self.record_step_status(model)
         return model
 

@@ -15,22 +15,25 @@ from stdatamodels.jwst import datamodels
 
 from jwst_soss_custom.background import SossBackgroundStep
 from jwst_soss_custom.badpix import SossBadpixStep
-from jwst_soss_custom.chunks import MemoryBudget, plan_chunks
+from jwst_soss_custom.chunks import ChunkContext, MemoryBudget, plan_chunks
 from jwst_soss_custom._base.errors import SossInputError
 from jwst_soss_custom.exposure import refuse_empty_integrations
 from jwst_soss_custom.metadata import apply_segment_identity, inherit_metadata, int_start
 from jwst_soss_custom.extract import SossExtractStep
 from jwst_soss_custom.oneoverf import SossOneOverFStep
-from jwst_soss_custom.parallel import can_fork, fork_map, keep_freed_memory
+from jwst_soss_custom.parallel import LocalExecutor, keep_freed_memory
 from jwst_soss_custom.products import join_x1dints
 from jwst_soss_custom.source import ExposureSource
-from jwst_soss_custom.statistics import attach, exposure_statistics
+from jwst_soss_custom.statistics import exposure_statistics
 from jwst_soss_custom.stpipe import SossPipeline
 from jwst_soss_custom.tracing import SossTracingStep
 
 __all__ = ["SossSpec2Pipeline"]
 
 log = logging.getLogger(__name__)
+
+#: The steps every chunk goes through, in order (the last makes the x1dints).
+CHUNK_STEPS = ("badpix", "background", "tracing", "oneoverf", "extract")
 
 
 class SossSpec2Pipeline(SossPipeline):
@@ -84,12 +87,13 @@ class SossSpec2Pipeline(SossPipeline):
         self.output_use_model = True
         self.suffix = False
         source = ExposureSource(input_data)
-        processes = self.processes if can_fork() else 1
+        # Models in memory cannot be sent to worker processes: one process then.
+        executor = LocalExecutor(self.processes if source.paths is not None else 1)
         budget = MemoryBudget(self.memory_limit, source.nints, source.frame_shape,
-                              min(processes, len(source.segments)))
-        halo = self._halo()
+                              executor.workers(len(source.segments)))
+        halo = sum(getattr(self, name).time_halo() for name in CHUNK_STEPS)
         groups = self._plan(source, budget, halo)
-        processes = min(processes, len(groups))
+        processes = executor.workers(len(groups))
         log.info(
             "Reducing %d segment(s), %d integrations, as one time series: %d chunk(s) of "
             "<= %d integrations, %d process(es), memory_limit %.1f GB",
@@ -100,23 +104,36 @@ class SossSpec2Pipeline(SossPipeline):
         with keep_freed_memory():
             with timer("statistics"):
                 stats = exposure_statistics(
-                    lambda rows: source.read(rows=rows), source.nints, source.frame_shape,
                     # The bands were sized for the budget's processes: no more.
-                    rows_per_band=budget.band_rows, processes=budget.processes,
+                    source, rows_per_band=budget.band_rows,
+                    executor=LocalExecutor(budget.processes),
                 )
             # Before any chunk runs, so nothing is written for a bad exposure.
             refuse_empty_integrations(
                 stats.empty, int_start(source.segments[0].model),
                 f"{source.segments[0].filename} (exposure of {len(source.segments)} segment(s))",
             )
-            outcomes, results = self._run_groups(source, stats, groups, halo, processes)
+            with timer("exposure"):
+                cache = self._prepare_exposure(stats, source.segments[0].model)
+            outcomes, results = self._run_groups(
+                executor, _ChunkGroups(self, source, stats, cache, halo), groups
+            )
         for _, seconds in outcomes:
             timer.add(seconds)
         log.info("Time per stage (s, summed over processes): %s", timer)
         return results[0] if len(results) == 1 else results
 
-    def _run_groups(self, source, stats, groups, halo, processes):
-        """Each group of chunks in turn, the groups over ``processes`` workers."""
+    def _prepare_exposure(self, stats, model):
+        """Each step's exposure-level results, computed once here for every chunk and process."""
+        context = ChunkContext(stats)
+        for name in CHUNK_STEPS:
+            step = getattr(self, name)
+            if not step.skip:
+                step.prepare_exposure(context, model)
+        return context.cache
+
+    def _run_groups(self, executor, work, groups):
+        """Each group of chunks in turn, the groups over the executor's workers."""
         # stpipe collects garbage before every step run; with the schemas and
         # models loaded by now that is ~0.25 s a run. Freezing what exists
         # leaves only the chunks' new objects to scan.
@@ -124,13 +141,9 @@ class SossSpec2Pipeline(SossPipeline):
         gc.freeze()
         try:
             with tempfile.TemporaryDirectory(prefix="soss_spec2_") as scratch:
-                outcomes = fork_map(
-                    lambda group: self._reduce(
-                        source, stats, group, halo, scratch if processes > 1 else None
-                    ),
-                    groups,
-                    processes,
-                )
+                if executor.workers(len(groups)) > 1:
+                    work.scratch = scratch
+                outcomes = executor.map(work, groups)
                 results = [self._collect(p) for products, _ in outcomes for p in products]
         finally:
             gc.unfreeze()
@@ -138,14 +151,12 @@ class SossSpec2Pipeline(SossPipeline):
 
     def _plan(self, source, budget, halo):
         """Chunks of integrations, grouped by the process that will run them in turn."""
-        if self.extract.box_mode != "optimize":
+        if not any(getattr(self, name).needs_whole_series() for name in CHUNK_STEPS):
             chunks = plan_chunks(source.segments, budget.chunk_integrations, halo)
             return [
                 [c for c in chunks if segment.start <= c[0] < segment.stop]
                 for segment in source.segments
             ]
-        # The widths are compared on the scatter of the whole time series:
-        # one chunk, in one process.
         if budget.chunk_integrations < source.nints:
             raise SossInputError(
                 "steps.extract.box_mode='optimize' compares the widths over the whole time "
@@ -155,7 +166,7 @@ class SossSpec2Pipeline(SossPipeline):
             )
         return [[(0, source.nints)]]
 
-    def _reduce(self, source, stats, group, halo, scratch):
+    def _reduce(self, source, stats, cache, group, halo, scratch):
         """Chunks through the steps, in turn; the x1dints of the segments they complete.
 
         Returns
@@ -173,8 +184,7 @@ class SossSpec2Pipeline(SossPipeline):
             lo, hi = max(0, start - halo), min(source.nints, stop + halo)
             with timer("read"):
                 cube = source.cube(lo, hi)
-            attach(cube, stats)
-            cube._soss_core = slice(start - lo, stop - lo)
+            context = ChunkContext(stats, slice(start - lo, stop - lo), cache)
             holder = next(s for s in source.segments if s.start <= start < s.stop)
             cube.meta.filename = holder.filename
             if (start, stop) != (holder.start, holder.stop):
@@ -185,11 +195,11 @@ class SossSpec2Pipeline(SossPipeline):
                 root, separator = remove_suffix(Path(holder.filename).stem)
                 cube.meta.filename = f"{root}_{label}{separator or '_'}rateints.fits"
                 log.info("Chunk %s", cube.meta.filename)
-            for name in ("badpix", "background", "tracing", "oneoverf"):
+            for name in CHUNK_STEPS[:-1]:
                 with timer(name):
-                    cube = getattr(self, name).run(cube)
-            with timer("extract"):
-                x1dints = self.extract.run(cube)
+                    cube = getattr(self, name).run(cube, context)
+            with timer(CHUNK_STEPS[-1]):
+                x1dints = getattr(self, CHUNK_STEPS[-1]).run(cube, context)
             for index, segment in enumerate(source.segments):
                 first, last = max(start, segment.start), min(stop, segment.stop)
                 if first >= last:
@@ -212,13 +222,6 @@ class SossSpec2Pipeline(SossPipeline):
             with datamodels.open(product.path) as model:
                 return model.copy()
         return product
-
-    def _halo(self):
-        """Neighbouring integrations each chunk reads on both sides (running medians in time)."""
-        halo = self.badpix.temporal_window // 2 if self.badpix.temporal else 0
-        if self.oneoverf.method in ("median", "scale-achromatic"):
-            halo += self.oneoverf.smoothing_window // 2
-        return halo
 
     def _segment_product(self, parts, segment, scratch=None):
         """The x1dints of one segment from its chunks; saved now with save_results."""
@@ -256,6 +259,29 @@ def _rows(cube, start, stop):
     )
     inherit_metadata(piece, cube)
     return piece
+
+
+@dataclass
+class _ChunkGroups:
+    """The work unit of `SossSpec2Pipeline`: one group of chunks through the steps.
+
+    Picklable (the pipeline and its parameters, the exposure's files, its
+    statistics and the steps' exposure-level results), so any executor can
+    run it in another process; called with a group of ``(start, stop)``
+    chunks, it returns what `SossSpec2Pipeline._reduce` returns.
+    """
+
+    pipeline: SossSpec2Pipeline
+    source: ExposureSource
+    stats: object
+    cache: dict
+    halo: int
+    scratch: str = None
+
+    def __call__(self, group):
+        return self.pipeline._reduce(
+            self.source, self.stats, self.cache, group, self.halo, self.scratch
+        )
 
 
 @dataclass

@@ -5,11 +5,9 @@ import logging
 import numpy as np
 
 from jwst_soss_custom._base.data import order3_centre
-from jwst_soss_custom._base.geometry import reference_pixels
 from jwst_soss_custom._base.errors import SossInputError
-from jwst_soss_custom.exposure import check_soss_model
+from jwst_soss_custom._base.geometry import reference_pixels
 from jwst_soss_custom.metadata import ORDER0_ATTRIBUTE, REGRESSORS_ATTRIBUTE
-from jwst_soss_custom.statistics import attach, statistics_of
 from jwst_soss_custom.stpipe import SossStep
 
 from .refine import (
@@ -66,13 +64,15 @@ class SossTracingStep(SossStep):
     suffix = string(default='tracing')  # suffix of the saved model
     """  # noqa: E501
 
-    def process(self, input_data):
+    def process(self, input_data, context=None):
         """Attach traces, regressors and the order-0 mask to a rateints/calints model.
 
         Parameters
         ----------
         input_data : str or CubeModel
             SOSS rateints or calints (background-subtracted preferably).
+        context : `~jwst_soss_custom.chunks.ChunkContext` or None
+            The chunk's context inside soss_spec2.
 
         Returns
         -------
@@ -80,13 +80,8 @@ class SossTracingStep(SossStep):
             The input with ``soss_traces``, ``soss_regressors`` and
             ``soss_order0_mask`` set.
         """
-        model = self.prepare_output(input_data)
-        check_soss_model(model)
+        model, stats, cache, _ = self.open_chunk(input_data, context)
         nints, ny, nx = model.data.shape
-        stats = statistics_of(model)
-        cache = self.exposure_cache(stats)
-        if "solution" not in cache:
-            cache.update(self._exposure_traces(model.meta.instrument.pupil_position, stats))
         solution, mask, deep = cache["solution"], cache["mask"], stats.deep
         setattr(model, ORDER0_ATTRIBUTE, mask)
         regressors = None
@@ -112,9 +107,16 @@ class SossTracingStep(SossStep):
             )
         setattr(model, MODEL_ATTRIBUTE, solution.to_tree())
         self._save_side_products(model, solution, regressors, deep, mask)
-        attach(model, stats)
         self.record_step_status(model)
         return model
+
+    def prepare_exposure(self, context, model):
+        """Trace solution and order-0 mask from the deep frame (the statistics pass unchanged)."""
+        cache = context.step_cache(self.class_alias)
+        if "solution" not in cache:
+            cache.update(
+                self._exposure_traces(model.meta.instrument.pupil_position, context.statistics)
+            )
 
     def _exposure_traces(self, pwcpos, stats):
         """Trace solution and order-0 mask from the deep frame, once per exposure."""
