@@ -3,7 +3,7 @@
 The simulated deep frame is the median over integrations of simulated
 ``rateints`` (the realistic preset at the ramp level: noise, 1/f, cosmic
 rays, contaminants and all, through the official Detector1 steps). Both
-frames are measured with the same functions (`jwst_soss_custom.datasets.measure`):
+frames are measured with the same functions (`tools/measure.py`):
 
 * cross-dispersion profiles of order 1 at 1.2, 1.8 and 2.6 um (local
   background removed, each column normalised by its aperture sum, median
@@ -25,7 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
-from jwst_soss_custom.datasets.measure import aperture_sums, profile_fwhm
+# The developer tools live beside the package, not in it.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tools.measure import aperture_sums, profile_fwhm  # noqa: E402
 
 WAVELENGTHS = (1.2, 1.8, 2.6)
 
@@ -43,7 +45,7 @@ def simulated_deep_frame(folder):
 
 def mean_profile(frame, wavelength, pwcpos, width=0.03, half=30):
     """Median normalised cross-dispersion profile of order 1 near ``wavelength``."""
-    from jwst_soss_custom.datasets.measure import _cutouts, _local_background
+    from tools.measure import _cutouts, _local_background
 
     cols, wave, values, dy = _cutouts(frame, 1, pwcpos, 40)
     background = _local_background(values, dy, 25, 40)

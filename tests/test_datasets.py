@@ -24,7 +24,7 @@ from jwst_soss_custom.datasets import (
     simulate,
 )
 from jwst_soss_custom.datasets.config import make_config, segment_sizes
-from jwst_soss_custom.datasets.measure import (
+from tools.measure import (
     aperture_sums,
     background_level,
     background_step_column,

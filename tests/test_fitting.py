@@ -336,6 +336,9 @@ def test_published_comparison_plot(many_channels, tmp_path):
                                     many_channels[0].transmission, offset_ppm=-100)  # fmt: skip
     labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert "this reduction -100 ppm" in labels and "MCR (supreme-SPOON)" in labels
+    from jwst_soss_custom.fitting.published import ATTRIBUTION
+
+    assert fig.axes[0].get_title(loc="left") == ATTRIBUTION  # the credit comes with the tables
     assert save_figure(fig, tmp_path / "compare.png").stat().st_size > 10_000
 
 

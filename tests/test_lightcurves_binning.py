@@ -12,7 +12,8 @@ from jwst_soss_custom.lightcurves.binning import (
     resolution_edges,
 )
 from jwst_soss_custom.lightcurves.synthetic import synthetic_segments
-from jwst_soss_custom.lightcurves.tables import make_light_curves, read_bin_edges
+from jwst_soss_custom.lightcurves.orders import read_bin_edges
+from jwst_soss_custom.lightcurves.tables import make_light_curves
 
 LIMITS = {1: (0.9, 2.7), 2: (0.62, 0.93)}
 

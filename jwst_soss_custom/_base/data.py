@@ -7,13 +7,24 @@ SOSS data.
 
 import functools
 from importlib.resources import as_file, files
+from pathlib import Path
 
 import numpy as np
 
-__all__ = ["data_path", "read_columns", "load_throughput", "order3_model", "order3_centre"]
+__all__ = ["data_dir", "data_path", "read_columns", "load_throughput", "order3_model", "order3_centre"]
 
 #: Order throughputs and the order-3 trace, summarised from the SPECTRACE reference.
 THROUGHPUT_FILE = "soss_spectrace_summary.ecsv"
+
+
+def data_dir():
+    """The folder of the package data.
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    return Path(str(files("jwst_soss_custom") / "data"))
 
 
 def data_path(name):

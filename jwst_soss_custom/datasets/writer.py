@@ -112,8 +112,18 @@ def build_segment(config, arrays, times, segment_number, segment_total, first, l
 def _fill_meta(meta, config, times, segment_number, segment_total, first, last):
     start = Time(times["int_start_MJD_UTC"][0], format="mjd", scale="utc")
     end = Time(times["int_end_MJD_UTC"][-1], format="mjd", scale="utc")
-    mid = start + (end - start) / 2
+    _fill_observation(meta, config, start, end)
+    _fill_exposure(meta.exposure, config, times, start, end)
+    meta.exposure.segment_number = segment_number
+    meta.exposure.segment_total = segment_total
+    meta.exposure.integration_start = first
+    meta.exposure.integration_end = last
+    for step, status in DETECTOR1_CAL_STEPS.items():
+        setattr(meta.cal_step, step, status)
 
+
+def _fill_observation(meta, config, start, end):
+    """Who, what and where: program, visit, target, instrument and subarray."""
     meta.telescope = "JWST"
     meta.origin = "jwst_soss_custom simulator"
     meta.calibration_software_version = version("jwst")
@@ -165,7 +175,10 @@ def _fill_meta(meta, config, times, segment_number, segment_total, first, last):
     sub.fastaxis = -2
     sub.slowaxis = -1
 
-    exp = meta.exposure
+
+def _fill_exposure(exp, config, times, start, end):
+    """The exposure's readout, timing and integration keywords (segment ones aside)."""
+    mid = start + (end - start) / 2
     exp.type = "NIS_SOSS"
     exp.readpatt = "NISRAPID"
     exp.nints = config.nints
@@ -184,10 +197,6 @@ def _fill_meta(meta, config, times, segment_number, segment_total, first, last):
     exp.effective_exposure_time = config.nints * config.slope_time
     exp.duration = config.nints * config.cadence + config.frame_time
     exp.elapsed_exposure_time = (end - start).sec
-    exp.segment_number = segment_number
-    exp.segment_total = segment_total
-    exp.integration_start = first
-    exp.integration_end = last
     exp.start_time = start.mjd
     exp.mid_time = mid.mjd
     exp.end_time = end.mjd
@@ -198,9 +207,6 @@ def _fill_meta(meta, config, times, segment_number, segment_total, first, last):
     exp.end_time_tdb = float(times["int_end_BJD_TDB"][-1])
     exp.mid_time_tdb = 0.5 * (exp.start_time_tdb + exp.end_time_tdb)
     exp.gain_factor = 1.0
-
-    for step, status in DETECTOR1_CAL_STEPS.items():
-        setattr(meta.cal_step, step, status)
 
 
 def save_atomic(model, path):

@@ -10,15 +10,14 @@ published WASP-39b NIRISS spectra for comparison. See ``docs/fitting.md``.
 from jwst_soss_custom.fitting.fit import (
     FitInputError,
     FitResult,
-    McmcSettings,
     beta_factor,
     beta_threshold,
     fit_light_curve,
     residual_statistics,
-    sample_posterior,
 )
 from jwst_soss_custom.fitting.fitting_step import SossFitStep
 from jwst_soss_custom.fitting.model import LightCurveModel, ld_from_q, q_from_ld
+from jwst_soss_custom.fitting.posterior import McmcSettings, sample_posterior
 from jwst_soss_custom.fitting.published import load_published_spectra
 from jwst_soss_custom.fitting.tables import FitProducts, FitSettings, fit_products
 

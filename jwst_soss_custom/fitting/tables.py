@@ -14,7 +14,8 @@ from astropy import units as u
 from astropy.table import QTable, Table
 
 from jwst_soss_custom import __version__
-from jwst_soss_custom.fitting.fit import FitInputError, McmcSettings, fit_light_curve
+from jwst_soss_custom.fitting.fit import FitInputError, fit_light_curve
+from jwst_soss_custom.fitting.posterior import McmcSettings
 
 __all__ = [
     "FitProducts",

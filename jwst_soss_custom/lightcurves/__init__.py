@@ -20,12 +20,12 @@ from jwst_soss_custom.lightcurves.binning import (
 from jwst_soss_custom.lightcurves.clipping import time_outliers
 from jwst_soss_custom.lightcurves.lightcurves_step import SossLightCurvesStep
 from jwst_soss_custom.lightcurves.official import official_white_light, write_wavelengthrange
+from jwst_soss_custom.lightcurves.orders import read_bin_edges
 from jwst_soss_custom.lightcurves.stitching import stitch_x1dints
 from jwst_soss_custom.lightcurves.tables import (
     DEFAULT_WAVE_RANGES,
     LightCurves,
     make_light_curves,
-    read_bin_edges,
     speclc_table,
     whitelight_table,
 )

@@ -8,7 +8,8 @@ from jwst_soss_custom.ecsv import write_ecsv
 from jwst_soss_custom._base.errors import SossInputError
 from jwst_soss_custom.lightcurves.binning import Binning
 from jwst_soss_custom.lightcurves.stitching import check_x1dints, stitch_x1dints
-from jwst_soss_custom.lightcurves.tables import make_light_curves, read_bin_edges
+from jwst_soss_custom.lightcurves.orders import read_bin_edges
+from jwst_soss_custom.lightcurves.tables import make_light_curves
 from jwst_soss_custom.stpipe import SossStep
 
 __all__ = ["SossLightCurvesStep"]

@@ -116,8 +116,9 @@ def plot_published_comparison(published, transmission=None, offset_ppm=0.0, orde
     `~matplotlib.figure.Figure`
         With the public spectra's attribution written above the axes.
     """
-    from jwst_soss_custom.fitting.published import ATTRIBUTION
-
+    # The credit travels with the tables (their ``attribution`` metadata).
+    credits = dict.fromkeys(t.meta.get("attribution") for t in published.values())
+    attribution = " ".join(c for c in credits if c)
     fig, ax = new_figure(width=9.0, height=4.5)
     for k, (name, table) in enumerate(published.items()):
         good = (table["quality"] == 0) & np.isin(table["order"], orders)
@@ -136,7 +137,7 @@ def plot_published_comparison(published, transmission=None, offset_ppm=0.0, orde
     ax.set_ylabel("transit depth (ppm)")
     ax.legend(fontsize=7, ncol=2)
     # As a title, so the constrained layout keeps the credit clear of the labels.
-    ax.set_title(ATTRIBUTION, fontsize=6, color="0.3", loc="left")
+    ax.set_title(attribution, fontsize=6, color="0.3", loc="left")
     return fig
 
 

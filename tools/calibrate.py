@@ -1,8 +1,8 @@
 """Derive the simulator's packaged data from real SOSS material.
 
-Run once by a developer (not at simulation time)::
+Run once by a developer (not at simulation time; not installed with the package)::
 
-    python -m jwst_soss_custom.datasets.calibrate /path/to/shared/data
+    python -m tools.calibrate /path/to/shared/data      # from the repository root
 
 It reads the real files described in ``docs/simulator.md`` (WASP-39 median
 frame, STScI SUBSTRIP96 background model, F277W order-0 frame, SPECTRACE
@@ -24,18 +24,23 @@ Method in short (details in ``docs/simulator.md``):
    the simulator's wide-aperture column sums match the real frame's, and the
    width law until the simulated FWHM matches the real one;
 5. order-0 stamps are cut from the F277W frame and scaled to CLEAR.
+
+The script is longer than the package's modules (~900 lines) on purpose: it is
+one derivation, run once, that reads top to bottom in the order of the
+method above; splitting it would scatter the steps of one argument.
 """
 
 import logging
 import shutil
 import sys
-from importlib.resources import files
 from pathlib import Path
 
 import numpy as np
 from astropy.io import fits
 from astropy.table import Table
 from scipy import ndimage
+
+from jwst_soss_custom._base.data import data_dir, order3_model
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +74,6 @@ _CORE_COLUMNS = ((40, 500), (700, 1400), (1400, 1961))
 _CONTAMINATED_COLUMNS = ((1040, 1066), (1005, 1026), (1555, 1580), (1860, 1932), (830, 856))
 
 
-def _package_data_dir():
-    return Path(str(files("jwst_soss_custom") / "data"))
 
 
 def clean_frame(frame):
@@ -181,7 +184,7 @@ def base_template(bkg96, real, trace_mask):
 def trace_masks(pwcpos, half=(26, 26, 20)):
     """Masks of the pixels within ``half`` rows of each order's centre."""
     from jwst_soss_custom._base.geometry import NX, NY
-    from jwst_soss_custom.datasets.scene import trace_solution
+    from jwst_soss_custom.datasets.traces import trace_solution
 
     rows = np.arange(NY)[:, None]
     out = {}
@@ -282,8 +285,8 @@ def _fwhm_of(u, core):
 
 def width_law(frame, pwcpos):
     """Perpendicular FWHM versus wavelength from orders 1 (> 0.87 um) and 2 (< 0.87 um)."""
-    from jwst_soss_custom.datasets.measure import profile_fwhm
-    from jwst_soss_custom.datasets.scene import trace_solution
+    from tools.measure import profile_fwhm
+    from jwst_soss_custom.datasets.traces import trace_solution
 
     waves, widths = [], []
     for order, (c0, c1), wl_range in ((1, (40, 2030), (0.87, 3.0)), (2, (750, 1760), (0.0, 0.87))):
@@ -337,7 +340,7 @@ def _render_cores(centres_by_order, flux_by_order, stretch_by_order, columns_by_
     return flat.reshape(NY, NX)
 
 
-def fit_background_and_halo(residual, template, fit_mask, centres_by_order, flux_by_order,
+def fit_frame_background_and_halo(residual, template, fit_mask, centres_by_order, flux_by_order,
                             columns_by_order, r0_grid, p_grid):
     """Joint fit of the background (template x quadratic in row) and the trace halo.
 
@@ -380,6 +383,9 @@ def fit_background_and_halo(residual, template, fit_mask, centres_by_order, flux
 
 
 def derive_profile_and_background(real, bkg96, f277w, pwcpos=PWCPOS_REAL, iterations=3):
+    # Long (~120 lines) because it is one fixed-point iteration: profile,
+    # background and halo are each fitted with the others held, and the loop
+    # body only makes sense read as a whole.
     """Profile cores, width law, halo and background template from the real frame.
 
     Iterates: subtract background and halo, measure smooth trace centroids,
@@ -396,7 +402,7 @@ def derive_profile_and_background(real, bkg96, f277w, pwcpos=PWCPOS_REAL, iterat
         Measured numbers (step, tilt, scale, halo, widths).
     """
     from jwst_soss_custom.datasets.reference import CrossDispersionProfile
-    from jwst_soss_custom.datasets.scene import trace_solution
+    from jwst_soss_custom.datasets.traces import trace_solution
 
     masks = trace_masks(pwcpos)
     blobs = _order0_mask(f277w)
@@ -468,7 +474,7 @@ def derive_profile_and_background(real, bkg96, f277w, pwcpos=PWCPOS_REAL, iterat
             u, core, core_wave, fwhm_ref, wave_w, fwhm_w, 0.0, 1.0, 1.0
         )
         cores = _render_cores(centres, flux, stretch, columns, waves, profile)
-        halo = fit_background_and_halo(
+        halo = fit_frame_background_and_halo(
             real - cores, template0, fit_mask, centres, flux, columns,
             r0_grid=(2.0, 3.0, 4.0, 6.0, 8.0, 11.0, 15.0), p_grid=(0.9, 1.0, 1.1, 1.25, 1.5, 2.0),
         )
@@ -594,8 +600,9 @@ def derive_spectrum(real, profile, template, background_scale, start=None, itera
     scales : dict of int to ndarray
         Throughput corrections of orders 2 and 3 on ``grid``.
     """
-    from jwst_soss_custom.datasets.measure import aperture_sums
-    from jwst_soss_custom.datasets.scene import Scene, throughput, trace_solution
+    from tools.measure import aperture_sums
+    from jwst_soss_custom.datasets.scene import Scene, throughput
+    from jwst_soss_custom.datasets.traces import trace_solution
 
     grid = np.round(np.arange(0.55, 2.9005, 0.001), 4)
     config = _scene_config(background_scale)
@@ -650,7 +657,7 @@ def derive_spectrum(real, profile, template, background_scale, start=None, itera
 
 def refine_width(real, profile, template, background_scale, spectrum):
     """Rescale the width law so the simulated FWHM matches the real one per wavelength bin."""
-    from jwst_soss_custom.datasets.measure import profile_fwhm
+    from tools.measure import profile_fwhm
     from jwst_soss_custom.datasets.reference import CrossDispersionProfile
     from jwst_soss_custom.datasets.scene import Scene
 
@@ -763,7 +770,7 @@ def build_package_data(shared_dir):
     from jwst_soss_custom.datasets import reference
 
     shared = Path(shared_dir)
-    out = _package_data_dir()
+    out = data_dir()
     out.mkdir(parents=True, exist_ok=True)
     numbers = {}
 
@@ -830,7 +837,7 @@ def compare_to_real(sim, real, pwcpos=PWCPOS_REAL):
         background levels in two trace-free boxes, and the brightest pixel
         near 1.17 micron.
     """
-    from jwst_soss_custom.datasets.measure import (
+    from tools.measure import (
         aperture_sums,
         background_level,
         background_step_column,
@@ -866,7 +873,7 @@ def compare_to_real(sim, real, pwcpos=PWCPOS_REAL):
 
 
 def _clear_caches():
-    from jwst_soss_custom.datasets import reference, scene
+    from jwst_soss_custom.datasets import reference, traces
 
     for loader in (
         reference._background_template,
@@ -875,7 +882,8 @@ def _clear_caches():
         reference.load_stellar_spectrum,
         reference.load_order0_stamps,
         reference.load_depth_spectrum,
-        scene._model_trace,
+        traces._model_trace,
+        order3_model,
     ):
         loader.cache_clear()
 
@@ -885,7 +893,7 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 1:
         print(
-            "usage: python -m jwst_soss_custom.datasets.calibrate SHARED_DATA_DIR",
+            "usage: python -m tools.calibrate SHARED_DATA_DIR",
             file=sys.stderr,
         )
         return 2

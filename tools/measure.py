@@ -11,7 +11,7 @@ import warnings
 import numpy as np
 
 from jwst_soss_custom._base.geometry import NX, NY, REF_COLS, REF_ROWS
-from jwst_soss_custom.datasets.scene import trace_solution
+from jwst_soss_custom.datasets.traces import trace_solution
 
 __all__ = [
     "aperture_sums",
