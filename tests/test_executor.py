@@ -1,0 +1,101 @@
+"""The executor interface, picklable work units and the chunk contract."""
+
+import functools
+import logging
+import pickle
+
+import numpy as np
+import pytest
+from stdatamodels.jwst import datamodels
+
+from jwst_soss_custom.badpix import SossBadpixStep
+from jwst_soss_custom.chunks import ChunkContext
+from jwst_soss_custom.extract import SossExtractStep
+from jwst_soss_custom.oneoverf import SossOneOverFStep
+from jwst_soss_custom.parallel import LocalExecutor, can_fork, check_picklable
+from jwst_soss_custom.pipeline.soss_spec2 import SossSpec2Pipeline
+from jwst_soss_custom.source import ExposureSource, load_exposure
+from jwst_soss_custom.statistics import cube_statistics, exposure_statistics
+
+
+def _square_plus(offset, x):
+    return x * x + offset
+
+
+def test_local_executor_maps_in_order_serially_and_over_processes():
+    work = functools.partial(_square_plus, 1)
+    items = list(range(7))
+    assert LocalExecutor(1).map(work, items) == [x * x + 1 for x in items]
+    assert LocalExecutor(2).map(work, items) == [x * x + 1 for x in items]
+
+
+@pytest.mark.skipif(not can_fork(), reason="serial without fork: nothing is sent")
+def test_closures_are_refused_as_work_units():
+    offset = 3
+    with pytest.raises(TypeError, match="not a picklable work unit"):
+        LocalExecutor(2).map(lambda x: x + offset, [1, 2])
+    with pytest.raises(TypeError, match="not a picklable work unit"):
+        check_picklable(lambda x: x)
+
+
+def test_file_source_pickles_as_its_paths_and_reads_the_same(tiny_exposure):
+    source = ExposureSource(tiny_exposure.segment_files)
+    copy = pickle.loads(pickle.dumps(source))
+    assert copy.paths == source.paths and copy.nints == source.nints
+    a, b = source.read(3, 9, rows=slice(40, 60)), copy.read(3, 9, rows=slice(40, 60))
+    for name in ("data", "err", "dq"):
+        np.testing.assert_array_equal(a[name], b[name])
+    # The statistics band by band over two processes equal those of one pass.
+    two = exposure_statistics(source, rows_per_band=32, executor=LocalExecutor(2))
+    one = exposure_statistics(source, rows_per_band=256)
+    for name in ("deep", "err", "sigma", "count", "empty"):
+        np.testing.assert_array_equal(getattr(two, name), getattr(one, name))
+
+
+def test_source_of_models_stays_in_its_process(tiny_exposure):
+    model = datamodels.CubeModel(str(tiny_exposure.segment_files[0]))
+    source = ExposureSource([model])
+    assert source.paths is None
+    with pytest.raises(TypeError, match="models in memory cannot be sent"):
+        pickle.dumps(source)
+    model.close()
+
+
+def test_spec2_work_unit_is_picklable(tiny_asn):
+    pipeline = SossSpec2Pipeline()
+    source = ExposureSource(tiny_asn)
+    from jwst_soss_custom.pipeline.soss_spec2 import _ChunkGroups
+
+    cube, _ = load_exposure(tiny_asn)
+    work = _ChunkGroups(pipeline, source, cube_statistics(cube), {}, 2)
+    check_picklable(work)
+    back = pickle.loads(pickle.dumps(work))
+    assert back.pipeline.badpix.temporal_window == pipeline.badpix.temporal_window
+
+
+def test_steps_declare_what_they_need_of_the_time_series():
+    assert SossBadpixStep(temporal_window=7).time_halo() == 3
+    assert SossBadpixStep(temporal=False).time_halo() == 0
+    assert SossOneOverFStep(method="scale-achromatic", smoothing_window=9).time_halo() == 4
+    assert SossOneOverFStep(method="solve", smoothing_window=9).time_halo() == 0
+    assert SossExtractStep(box_mode="optimize").needs_whole_series()
+    assert not SossExtractStep().needs_whole_series()
+
+
+def test_context_prepared_once_and_handed_on(tiny_exposure, caplog):
+    """prepare_exposure fills the cache once; a second chunk only reuses it."""
+    cube, _ = load_exposure(tiny_exposure.segment_files)
+    context = ChunkContext(cube_statistics(cube))
+    raw = context.statistics
+    step = SossBadpixStep()
+    step.prepare_exposure(context, cube)
+    cleaned = context.statistics
+    assert cleaned is not raw and set(context.cache) == {"soss_badpix"}
+    # The next chunk starts from the exposure's statistics and the same cache.
+    again = ChunkContext(raw, slice(0, 5), context.cache)
+    step.prepare_exposure(again, cube)
+    assert again.statistics is cleaned
+    assert "nints=" in repr(again) and "array" not in repr(again)
+    with caplog.at_level(logging.INFO):
+        out = step.run(cube, again)
+    assert out.meta.cal_step.soss_badpix == "COMPLETE"
