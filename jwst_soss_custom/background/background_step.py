@@ -79,43 +79,11 @@ class SossBackgroundStep(SossStep):
             )
         template = templates[index]
         summary = np.atleast_2d(scales).mean(axis=0)
-        log.info(
-            "Background template %d of %d in %s, step at column %d, scales %.5f (left) "
-            "%.5f (right)%s",
-            index + 1,
-            len(templates),
-            path,
-            step,
-            *summary,
-            " (mean over integrations)" if self.per_integration else "",
-        )
-        if halo is not None:
-            log.info(
-                "Star halo: amplitude %.3g of the star light at the trace, fall-off power "
-                "%.2f, fitted on %d pixels",
-                halo.amplitude,
-                halo.power,
-                halo.npix,
-            )
         subtract_background(model.data, template, scales, step)
-
         model.meta.background.subtracted = True
         model.meta.background.method = "soss_template"
         model.meta.background.scaling_factor = float(summary.mean())
-        record = {
-            "template": str(path),
-            "template_index": int(index),
-            "step_column": int(step),
-            "scale": float(summary.mean()),
-            "scales": np.asarray(scales, np.float64),
-        }
-        if halo is not None:
-            record["halo"] = {
-                "amplitude": halo.amplitude,
-                "power": halo.power,
-                "pixels": halo.npix,
-            }
-        model.soss_background = record
+        model.soss_background = self._record(path, index, len(templates), scales, step, halo)
         if self.save_background:
             self._save_model(model, background_model(template, summary, step))
         if self.save_plot:
@@ -143,6 +111,32 @@ class SossBackgroundStep(SossStep):
             path = default_background_path() if override in (None, "", "N/A") else override
             cache.update(self._exposure_fit(context.statistics, path))
         context.statistics = cache["statistics"]
+
+    def _record(self, path, index, n_templates, scales, step, halo):
+        """What was subtracted (``soss_background``), also said in the log."""
+        summary = np.atleast_2d(scales).mean(axis=0)
+        log.info(
+            "Background template %d of %d in %s, step at column %d, scales %.5f (left) "
+            "%.5f (right)%s",
+            index + 1, n_templates, path, step, *summary,
+            " (mean over integrations)" if self.per_integration else "",
+        )
+        record = {
+            "template": str(path),
+            "template_index": int(index),
+            "step_column": int(step),
+            "scale": float(summary.mean()),
+            "scales": np.asarray(scales, np.float64),
+        }
+        if halo is not None:
+            log.info(
+                "Star halo: amplitude %.3g of the star light at the trace, fall-off power "
+                "%.2f, fitted on %d pixels",
+                halo.amplitude, halo.power, halo.npix,
+            )
+            record["halo"] = {"amplitude": halo.amplitude, "power": halo.power,
+                              "pixels": halo.npix}
+        return record
 
     def _exposure_fit(self, stats, path):
         """Template, step column, halo and scales fitted to the deep frame, once per exposure."""

@@ -30,6 +30,7 @@ from jwst_soss_custom._base.dq import FLAGS, nonzero, usable
 from jwst_soss_custom._base.geometry import reference_pixels
 
 __all__ = [
+    "clean_cube",
     "replace_bad_pixels",
     "bad_pixel_mask",
     "flag_replaced",
@@ -40,6 +41,67 @@ __all__ = [
 
 #: 1.4826 x median absolute deviation = standard deviation for Gaussian noise.
 MAD_TO_SIGMA = 1.4826
+
+
+def clean_cube(data, err, dq, spatial, sigma, deep, *, temporal_threshold=6.0,
+               temporal_window=5, max_distance=4, core=slice(None)):
+    """Flag and replace the bad pixels of a cube in place: the step's whole work on arrays.
+
+    Temporal outliers (with a threshold) take the running median of their
+    series and gain OUTLIER and JUMP_DET; spatial outliers of the deep frame
+    (``spatial``: +1 hot, -1 dead) gain HOT or DEAD and DO_NOT_USE; they,
+    flagged and non-finite pixels are interpolated along rows, and every
+    replaced pixel gains FLUX_ESTIMATED (`flag_replaced`).
+
+    Parameters
+    ----------
+    data, err : ndarray (nints, ny, nx) of float32
+        Modified in place; ``err`` is interpolated like ``data``.
+    dq : ndarray (nints, ny, nx) of uint32
+        Modified in place.
+    spatial : ndarray (ny, nx) of int8
+        Spatial outliers of the exposure (`spatial_outliers`).
+    sigma : ndarray (ny, nx)
+        Per-pixel temporal noise.
+    deep : ndarray (ny, nx)
+        Deep frame (fills unusable values inside the running median).
+    temporal_threshold : float or None
+        Temporal threshold in sigmas; None leaves the temporal search out.
+    temporal_window : int
+        Running-median width along time.
+    max_distance : int
+        Farthest column used to interpolate.
+    core : slice
+        Integrations counted in the returned numbers (a chunk's own).
+
+    Returns
+    -------
+    dict
+        ``n_flagged``, ``n_spatial``, ``n_temporal``, ``n_fallback`` (pixels
+        interpolated from their time series instead) and ``n_elements`` (of
+        the core).
+    """
+    refpix = reference_pixels(data.shape[1:])
+    bad = bad_pixel_mask(data, dq)
+    counts = {"n_flagged": int(np.count_nonzero(bad[core])), "n_temporal": 0,
+              "n_spatial": int(np.count_nonzero(spatial)), "n_elements": bad[core].size}
+    if temporal_threshold is not None:
+        cosmic = temporal_outliers(
+            data, ~bad & ~refpix, sigma, deep, temporal_threshold, temporal_window
+        )
+        counts["n_temporal"] = int(np.count_nonzero(cosmic[core]))
+        dq[cosmic] |= np.uint32(FLAGS["OUTLIER"] | FLAGS["JUMP_DET"])
+        flag_replaced(dq, cosmic)
+        del cosmic
+    dq[:, spatial > 0] |= np.uint32(FLAGS["HOT"] | FLAGS["DO_NOT_USE"])
+    dq[:, spatial < 0] |= np.uint32(FLAGS["DEAD"] | FLAGS["DO_NOT_USE"])
+    bad |= (spatial != 0)[None]
+    counts["n_fallback"] = replace_bad_pixels(data, bad, max_distance=max_distance)
+    # The estimate's uncertainty is taken as its neighbours' (interpolated
+    # the same way), so errors stay finite wherever the data are.
+    replace_bad_pixels(err, bad, max_distance=max_distance)
+    flag_replaced(dq, bad)
+    return counts
 
 
 def bad_pixel_mask(data, dq):

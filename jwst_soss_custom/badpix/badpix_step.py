@@ -4,19 +4,12 @@ import logging
 
 import numpy as np
 
-from jwst_soss_custom._base.dq import FLAGS
 
 from jwst_soss_custom._base.geometry import reference_pixels
 from jwst_soss_custom.exposure import check_integrations
 from jwst_soss_custom.stpipe import SossStep
 
-from .badpix import (
-    bad_pixel_mask,
-    flag_replaced,
-    replace_bad_pixels,
-    spatial_outliers,
-    temporal_outliers,
-)
+from .badpix import clean_cube, replace_bad_pixels, spatial_outliers
 
 __all__ = ["SossBadpixStep"]
 
@@ -71,11 +64,6 @@ class SossBadpixStep(SossStep):
         model, stats, cache, core = self.open_chunk(input_data, context, require_pwcpos=False)
         check_integrations(model)
         spatial = cache["spatial"]
-        nints = model.data.shape[0]
-        refpix = reference_pixels(model.data.shape[1:])
-        bad = bad_pixel_mask(model.data, model.dq)
-        n_flagged = int(np.count_nonzero(bad[core]))
-
         search = self.temporal and stats.nints >= self.temporal_window
         if self.temporal and not search:
             log.warning(
@@ -84,48 +72,25 @@ class SossBadpixStep(SossStep):
                 stats.nints,
                 self.temporal_window,
             )
-        n_temporal = 0
-        if search:
-            cosmic = temporal_outliers(
-                model.data,
-                ~bad & ~refpix,
-                cache["sigma"],
-                stats.deep,
-                self.temporal_threshold,
-                self.temporal_window,
-            )
-            n_temporal = int(np.count_nonzero(cosmic[core]))
-            model.dq[cosmic] |= np.uint32(FLAGS["OUTLIER"] | FLAGS["JUMP_DET"])
-            flag_replaced(model.dq, cosmic)
-            del cosmic
-
-        model.dq[:, spatial > 0] |= np.uint32(FLAGS["HOT"] | FLAGS["DO_NOT_USE"])
-        model.dq[:, spatial < 0] |= np.uint32(FLAGS["DEAD"] | FLAGS["DO_NOT_USE"])
-        bad |= (spatial != 0)[None]
-        n_fallback = replace_bad_pixels(model.data, bad, max_distance=self.max_distance)
-        # The estimate's uncertainty is taken as its neighbours' (interpolated
-        # the same way), so errors stay finite wherever the data are.
-        replace_bad_pixels(model.err, bad, max_distance=self.max_distance)
-        flag_replaced(model.dq, bad)
-        n_spatial = int(np.count_nonzero(spatial))
+        counts = clean_cube(
+            model.data, model.err, model.dq, spatial, cache["sigma"], stats.deep,
+            temporal_threshold=self.temporal_threshold if search else None,
+            temporal_window=self.temporal_window, max_distance=self.max_distance, core=core,
+        )
         log.info(
             "Bad pixels replaced: %d flagged/non-finite (%.4f%% of the cube), %d spatial "
             "outliers (pixels, x%d integrations), %d temporal outliers (%.5f%%); %d had "
             "no good neighbour within %d columns and took their median over time.",
-            n_flagged,
-            100.0 * n_flagged / bad[core].size,
-            n_spatial,
-            nints,
-            n_temporal,
-            100.0 * n_temporal / bad[core].size,
-            n_fallback,
+            counts["n_flagged"],
+            100.0 * counts["n_flagged"] / counts["n_elements"],
+            counts["n_spatial"],
+            model.data.shape[0],
+            counts["n_temporal"],
+            100.0 * counts["n_temporal"] / counts["n_elements"],
+            counts["n_fallback"],
             self.max_distance,
         )
-        model.soss_badpix = {
-            "n_flagged": n_flagged,
-            "n_spatial": n_spatial,
-            "n_temporal": n_temporal,
-        }
+        model.soss_badpix = {k: counts[k] for k in ("n_flagged", "n_spatial", "n_temporal")}
         if self.save_plot:
             from jwst_soss_custom.plotting.cleaning import plot_badpix
 
