@@ -41,6 +41,7 @@ from astropy.table import Table
 from scipy import ndimage
 
 from jwst_soss_custom._base.data import data_dir, order3_model
+from jwst_soss_custom._base.geometry import SUBARRAY_ROWS
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ SPECTRA_DIR = "wasp39b_published_spectra"
 #: PWCPOS of the real WASP-39 exposure.
 PWCPOS_REAL = 245.79
 #: SUBSTRIP96 covers these SUBSTRIP256 rows.
-ROWS96 = (10, 106)
+ROWS96 = SUBARRAY_ROWS["SUBSTRIP96"]
 #: Real field-star order 0s (x, y of the centre in the F277W frame), in the
 #: order the simulator uses them: off the traces, on order 2, on order 1, ...
 ORDER0_CENTRES = (

@@ -8,6 +8,7 @@ __all__ = [
     "SUBSTRIP256_SHAPE",
     "REF_ROWS",
     "REF_COLS",
+    "SUBARRAY_ROWS",
     "PWCPOS_RANGE",
     "reference_pixels",
 ]
@@ -19,6 +20,10 @@ SUBSTRIP256_SHAPE = (NY, NX)
 #: Reference pixels of SUBSTRIP256: the top 4 rows and 4 columns on each side.
 REF_ROWS = 4
 REF_COLS = 4
+#: Rows of the full SOSS strip that each subarray reads (start, stop), in
+#: SUBSTRIP256 row numbers: SUBSTRIP96 cuts the bottom 10 rows and everything
+#: above row 105 (most of order 2 and all of order 3).
+SUBARRAY_ROWS = {"SUBSTRIP256": (0, NY), "SUBSTRIP96": (10, 106)}
 #: Pupil-wheel positions over which pastasoss's trace model is calibrated.
 PWCPOS_RANGE = (245.656, 245.923)
 

@@ -5,7 +5,8 @@ import logging
 import sys
 import time
 
-from jwst_soss_custom.datasets.config import LEVELS, PRESETS, SUBARRAY_ROWS
+from jwst_soss_custom._base.geometry import SUBARRAY_ROWS
+from jwst_soss_custom.datasets.config import LEVELS, PRESETS
 
 
 def build_parser():

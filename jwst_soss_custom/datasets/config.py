@@ -9,6 +9,8 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 
+from jwst_soss_custom._base.geometry import SUBARRAY_ROWS
+
 __all__ = [
     "SimConfig",
     "PRESETS",
@@ -23,8 +25,6 @@ FRAME_TIME_SUBSTRIP256 = 5.494
 FRAME_TIME_SUBSTRIP96 = 2.214
 #: What `simulate` can write.
 LEVELS = ("slopes", "rateints", "uncal")
-#: Rows of the SUBSTRIP256 scene that each subarray reads.
-SUBARRAY_ROWS = {"SUBSTRIP256": (0, 256), "SUBSTRIP96": (10, 106)}
 
 
 @dataclass

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 from stdatamodels.jwst import datamodels
 
+from jwst_soss_custom._base.geometry import NX
 from jwst_soss_custom.datasets.writer import save_atomic
 
 __all__ = [
@@ -60,7 +61,7 @@ def _describe(model, reftype, config, description):
     meta.exposure.type = "NIS_SOSS"
     meta.subarray.name = config.subarray
     meta.subarray.xstart = 1
-    meta.subarray.xsize = 2048
+    meta.subarray.xsize = NX
     meta.subarray.ystart = config.subarray_ystart
     meta.subarray.ysize = config.ny
     meta.subarray.fastaxis = -2

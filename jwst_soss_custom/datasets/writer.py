@@ -15,6 +15,7 @@ import numpy as np
 from astropy.time import Time
 from stdatamodels.jwst import datamodels
 
+from jwst_soss_custom._base.geometry import NX
 from jwst_soss_custom.datasets.transit import TARGET_DEC, TARGET_RA
 
 log = logging.getLogger(__name__)
@@ -170,7 +171,7 @@ def _fill_observation(meta, config, start, end):
     sub.name = config.subarray
     sub.xstart = 1
     sub.ystart = config.subarray_ystart
-    sub.xsize = 2048
+    sub.xsize = NX
     sub.ysize = config.ny
     sub.fastaxis = -2
     sub.slowaxis = -1

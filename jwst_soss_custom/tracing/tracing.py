@@ -14,6 +14,7 @@ import numpy as np
 from astropy.table import Table
 from pastasoss.soss_traces import get_soss_traces
 
+from jwst_soss_custom._base.geometry import NX
 from jwst_soss_custom.metadata import TRACES_ATTRIBUTE
 
 __all__ = ["OrderTrace", "TraceSolution", "predict_traces", "model_trace", "MODEL_ATTRIBUTE"]
@@ -150,7 +151,7 @@ def model_trace(pwcpos, order):
     return x[idx], y[idx], wave[idx]
 
 
-def predict_traces(pwcpos, orders=SUPPORTED_ORDERS, ncols=2048):
+def predict_traces(pwcpos, orders=SUPPORTED_ORDERS, ncols=NX):
     """Predict trace centres and wavelengths from the pupil-wheel position.
 
     Parameters
