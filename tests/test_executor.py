@@ -99,3 +99,41 @@ def test_context_prepared_once_and_handed_on(tiny_exposure, caplog):
     with caplog.at_level(logging.INFO):
         out = step.run(cube, again)
     assert out.meta.cal_step.soss_badpix == "COMPLETE"
+
+
+def test_statistics_over_spawned_workers_need_nothing_from_the_parent(tiny_exposure):
+    """Fresh interpreters (as a cluster's workers) reopen the files from the paths."""
+    source = ExposureSource(tiny_exposure.segment_files)
+    spawned = exposure_statistics(
+        source, rows_per_band=128, executor=LocalExecutor(2, start_method="spawn")
+    )
+    here = exposure_statistics(source, rows_per_band=128)
+    for name in ("deep", "err", "sigma", "count", "empty"):
+        np.testing.assert_array_equal(getattr(spawned, name), getattr(here, name))
+    with pytest.raises(ValueError, match="start_method"):
+        LocalExecutor(2, start_method="thread")
+
+
+def test_spec2_work_unit_runs_in_a_fresh_interpreter(tiny_asn, tmp_path):
+    """The chunk groups of soss_spec2 sent to spawned workers give the in-process products."""
+    from jwst_soss_custom.chunks import MemoryBudget
+    from jwst_soss_custom.pipeline.soss_spec2 import CHUNK_STEPS, _ChunkGroups
+
+    pipeline = SossSpec2Pipeline()
+    source = ExposureSource(tiny_asn)
+    stats = exposure_statistics(source)
+    cache = pipeline._prepare_exposure(stats, source.segments[0].model)
+    halo = sum(getattr(pipeline, name).time_halo() for name in CHUNK_STEPS)
+    budget = MemoryBudget(1.0, source.nints, source.frame_shape)
+    groups = pipeline._plan(source, budget, halo)
+    assert len(groups) == 2
+    here = LocalExecutor(1).map(_ChunkGroups(pipeline, source, stats, cache, halo), groups)
+    there = LocalExecutor(2, start_method="spawn").map(
+        _ChunkGroups(pipeline, source, stats, cache, halo, scratch=str(tmp_path)), groups
+    )
+    for (models, _), (paths, _) in zip(here, there, strict=True):
+        for model, scratch in zip(models, paths, strict=True):
+            with datamodels.open(scratch.path) as back:
+                for a, b in zip(model.spec, back.spec, strict=True):
+                    for column in ("FLUX", "FLUX_ERROR", "DQ", "WAVELENGTH"):
+                        np.testing.assert_array_equal(a.spec_table[column], b.spec_table[column])
