@@ -58,16 +58,27 @@ class SegmentInfo:
         return self.model.meta.exposure.segment_number
 
 
-def check_soss_model(model, *, require_pwcpos=True):
+#: What each kind of array input must look like, and the file to give instead.
+_SHAPES = {
+    3: ("a 3-D rateints/calints cube (nints, 256, 2048)",
+        "give the *_rateints.fits product, not *_rate.fits"),
+    4: ("a 4-D ramp (nints, ngroups, 256, 2048)",
+        "give the *_uncal.fits file (or a ramp from the Detector1 steps)"),
+}
+
+
+def check_soss_model(model, *, require_pwcpos=True, ndim=3):
     """Raise `SossInputError` unless ``model`` is a SUBSTRIP256 SOSS time series.
 
     Parameters
     ----------
     model : `~stdatamodels.jwst.datamodels.JwstDataModel`
-        The input model (rateints, calints or x1dints).
+        The input model (rateints, calints, x1dints, or a ramp).
     require_pwcpos : bool
         Whether the pupil-wheel position (PWCPOS) must be present and within
         the range pastasoss supports.
+    ndim : {3, 4}
+        Dimensions of the science array: 3 for rateints/calints, 4 for ramps.
     """
     name = model.meta.filename or "input"
     exp_type = model.meta.exposure.type
@@ -83,15 +94,15 @@ def check_soss_model(model, *, require_pwcpos=True):
             "(SUBSTRIP96 and FULL are not: they cut or change the order 2 geometry)."
         )
     data = getattr(model, "data", None)
-    if data is not None and data.ndim == 3 and data.shape[1:] != SUBSTRIP256_SHAPE:
+    if data is not None and data.ndim == ndim and data.shape[-2:] != SUBSTRIP256_SHAPE:
         raise SossInputError(
-            f"{name}: data shape {data.shape[1:]} does not match SUBSTRIP256 "
+            f"{name}: data shape {data.shape[-2:]} does not match SUBSTRIP256 "
             f"{SUBSTRIP256_SHAPE}."
         )
-    if data is not None and data.ndim != 3:
+    if data is not None and data.ndim != ndim:
+        what, fix = _SHAPES[ndim]
         raise SossInputError(
-            f"{name}: expected a 3-D rateints/calints cube (nints, 256, 2048), got "
-            f"{data.ndim} dimensions; give the *_rateints.fits product, not *_rate.fits."
+            f"{name}: expected {what}, got {data.ndim} dimensions; {fix}."
         )
     if require_pwcpos:
         pwcpos = model.meta.instrument.pupil_position

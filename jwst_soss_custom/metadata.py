@@ -7,6 +7,7 @@ from a model to the products made from it.
 """
 
 import logging
+from pathlib import Path
 
 import numpy as np
 from asdf.tags.core import NDArrayType
@@ -27,6 +28,7 @@ __all__ = [
     "has_int_times",
     "int_start",
     "integration_times",
+    "product_name",
 ]
 
 #: Trace solution (tree of `~jwst_soss_custom.tracing.TraceSolution`), set by soss_tracing.
@@ -159,3 +161,23 @@ _TIME_COLUMNS = {
     "TDB-MID": "int_mid_BJD_TDB",
     "TDB-END": "int_end_BJD_TDB",
 }
+
+
+def product_name(filename, suffix):
+    """File name of an input's product: ``…_nis_rateints.fits`` -> ``…_nis_<suffix>.fits``.
+
+    Parameters
+    ----------
+    filename : str or None
+        The input's file name (any jwst suffix is replaced).
+    suffix : str
+
+    Returns
+    -------
+    str
+    """
+    from jwst.lib.suffix import remove_suffix
+
+    stem = Path(filename or "soss").stem
+    root, separator = remove_suffix(stem)
+    return f"{root}{separator or '_'}{suffix}.fits"

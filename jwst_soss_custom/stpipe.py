@@ -16,6 +16,7 @@ its messages reach the console and the ``cal_logs`` of the products.
 
 import logging
 from os.path import abspath
+from pathlib import Path
 from typing import NamedTuple
 
 from jwst.stpipe import Pipeline as _JwstPipeline
@@ -23,6 +24,7 @@ from jwst.stpipe import Step as _JwstStep
 from stdatamodels.jwst.datamodels import JwstDataModel
 
 from jwst_soss_custom import __version__
+from jwst_soss_custom._base.errors import SossInputError
 from jwst_soss_custom.chunks import ChunkContext
 from jwst_soss_custom.exposure import check_soss_model
 from jwst_soss_custom.statistics import ExposureStatistics
@@ -79,6 +81,33 @@ class _SossMixin:
             path = abspath(path)
             self._reference_files_used.append((reftype, path))
         return path
+
+    def open_ramp(self, input_data):
+        """A SOSS ramp (uncal, or from the Detector1 steps) as a checked `RampModel`.
+
+        Parameters
+        ----------
+        input_data : str, Path or RampModel
+
+        Returns
+        -------
+        RampModel
+
+        Raises
+        ------
+        SossInputError
+            If the input is not a 4-D SUBSTRIP256 SOSS ramp.
+        """
+        try:
+            model = self.prepare_output(input_data, open_as_ramp=True)
+        except ValueError as err:
+            name = getattr(input_data, "name", None) or Path(str(input_data)).name
+            raise SossInputError(
+                f"{name}: expected a 4-D ramp (nints, ngroups, 256, 2048); give the "
+                f"*_uncal.fits file ({err})."
+            ) from None
+        check_soss_model(model, ndim=4)
+        return model
 
     def finalize_result(self, result, reference_files_used):
         """Record versions and references used, without contacting CRDS."""

@@ -11,7 +11,7 @@ from pathlib import Path
 import asdf
 import pytest
 
-from jwst_soss_custom.pipeline import SossSpec2Pipeline, SossTso3Pipeline
+from jwst_soss_custom.pipeline import SossDetector1Pipeline, SossSpec2Pipeline, SossTso3Pipeline
 
 FILES = Path(__file__).resolve().parents[1] / "parameter_files"
 
@@ -25,7 +25,11 @@ def _plain(value):
 
 @pytest.mark.parametrize(
     ("filename", "pipeline"),
-    [("soss_spec2.asdf", SossSpec2Pipeline), ("soss_tso3.asdf", SossTso3Pipeline)],
+    [
+        ("soss_detector1.asdf", SossDetector1Pipeline),
+        ("soss_spec2.asdf", SossSpec2Pipeline),
+        ("soss_tso3.asdf", SossTso3Pipeline),
+    ],
 )
 def test_parameter_file_matches_the_defaults(filename, pipeline):
     with asdf.open(FILES / filename) as af:

@@ -144,13 +144,17 @@ def write_references(maps, config, output_dir):
     return paths
 
 
-def detector1_overrides(references):
+def detector1_overrides(references, steps=None):
     """``steps`` dictionary that runs the official Detector1 on these references.
 
     Parameters
     ----------
     references : dict of str to path
         Output of `write_references`.
+    steps : iterable of str, optional
+        The step names of the pipeline to run (e.g.
+        ``SossDetector1Pipeline.step_defs``); settings of other steps are
+        left out. Default: those of the official ``calwebb_detector1``.
 
     Returns
     -------
@@ -158,6 +162,7 @@ def detector1_overrides(references):
         For ``Detector1Pipeline.call(..., steps=...)``; ``gain`` and
         ``readnoise`` go to jump, ramp_fit and gain_scale.
     """
+    names = None if steps is None else list(steps)
     r = {k: str(v) for k, v in references.items()}
     steps = {name: {"skip": True} for name in SKIPPED_STEPS}
     steps["dq_init"] = {"override_mask": r["mask"]}
@@ -175,13 +180,15 @@ def detector1_overrides(references):
     steps["refpix"] = {"override_refpix": "N/A", "override_sirskernel": "N/A"}
     steps["rscd"] = {"override_rscd": "N/A"}
     steps["reset"] = {"override_reset": "N/A"}
+    if names is not None:
+        steps = {name: values for name, values in steps.items() if name in set(names)}
     return steps
 
 
-def strun_arguments(references):
-    """The same overrides as ``strun calwebb_detector1`` command-line arguments."""
+def strun_arguments(references, steps=None):
+    """The same overrides as ``strun`` command-line arguments (``steps`` as above)."""
     args = []
-    for step, values in detector1_overrides(references).items():
+    for step, values in detector1_overrides(references, steps).items():
         for key, value in values.items():
             args.append(f"--steps.{step}.{key}={value}")
     return args

@@ -225,10 +225,19 @@ def save_atomic(model, path):
     -------
     Path
     """
-    tmp = path.with_name(path.stem + ".part.fits")
-    model.save(tmp)
-    model.close()
-    tmp.replace(path)
+    # Under its final name in a hidden folder beside it: stdatamodels writes
+    # the name it saves under into the file (FILENAME), and the pipelines
+    # name their products after it.
+    folder = path.with_name(f".{path.name}.part")
+    folder.mkdir(exist_ok=True)
+    try:
+        model.save(folder / path.name)
+        model.close()
+        (folder / path.name).replace(path)
+    finally:
+        for leftover in folder.glob("*"):
+            leftover.unlink()
+        folder.rmdir()
     return path
 
 

@@ -1,5 +1,6 @@
 """Column-wise 1/f noise removal."""
 
+from .groups_step import SossOneOverFGroupsStep
 from .oneoverf_step import SossOneOverFStep
 
-__all__ = ["SossOneOverFStep"]
+__all__ = ["SossOneOverFGroupsStep", "SossOneOverFStep"]

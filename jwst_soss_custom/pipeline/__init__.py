@@ -8,9 +8,13 @@ reverse (~0.4-0.7 s of every run's start-up).
 
 import importlib
 
-__all__ = ["SossSpec2Pipeline", "SossTso3Pipeline"]
+__all__ = ["SossDetector1Pipeline", "SossSpec2Pipeline", "SossTso3Pipeline"]
 
-_MODULES = {"SossSpec2Pipeline": ".soss_spec2", "SossTso3Pipeline": ".soss_tso3"}
+_MODULES = {
+    "SossDetector1Pipeline": ".soss_detector1",
+    "SossSpec2Pipeline": ".soss_spec2",
+    "SossTso3Pipeline": ".soss_tso3",
+}
 
 
 def __getattr__(name):

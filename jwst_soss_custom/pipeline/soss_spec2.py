@@ -18,7 +18,12 @@ from jwst_soss_custom.badpix import SossBadpixStep
 from jwst_soss_custom.chunks import ChunkContext, MemoryBudget, plan_chunks
 from jwst_soss_custom._base.errors import SossInputError
 from jwst_soss_custom.exposure import refuse_empty_integrations
-from jwst_soss_custom.metadata import apply_segment_identity, inherit_metadata, int_start
+from jwst_soss_custom.metadata import (
+    apply_segment_identity,
+    inherit_metadata,
+    int_start,
+    product_name,
+)
 from jwst_soss_custom.extract import SossExtractStep
 from jwst_soss_custom.oneoverf import SossOneOverFStep
 from jwst_soss_custom.parallel import LocalExecutor, keep_freed_memory
@@ -226,7 +231,7 @@ class SossSpec2Pipeline(SossPipeline):
     def _segment_product(self, parts, segment, scratch=None):
         """The x1dints of one segment from its chunks; saved now with save_results."""
         product = join_x1dints(parts, segment=segment.model)
-        product.meta.filename = _product_name(segment.filename, "x1dints")
+        product.meta.filename = product_name(segment.filename, "x1dints")
         if self.save_results:
             self.finalize_result(product, [])
             path = self.save_model(product, output_file=product.meta.filename, suffix=False,
@@ -247,7 +252,7 @@ class SossSpec2Pipeline(SossPipeline):
         )
         inherit_metadata(calints, pieces[0])
         apply_segment_identity(calints, segment.model)
-        calints.meta.filename = _product_name(segment.filename, "calints")
+        calints.meta.filename = product_name(segment.filename, "calints")
         self.save_model(calints, output_file=calints.meta.filename, suffix=False, force=True)
 
 
@@ -311,10 +316,3 @@ class _StageTimer:
 
     def __str__(self):
         return ", ".join(f"{name} {value:.1f}" for name, value in self.seconds.items())
-
-
-def _product_name(filename, suffix):
-    """``jw..._nis_rateints.fits`` -> ``jw..._nis_<suffix>.fits``."""
-    stem = Path(filename or "soss").stem
-    root, separator = remove_suffix(stem)
-    return f"{root}{separator or '_'}{suffix}.fits"

@@ -1,0 +1,122 @@
+"""stpipe Step: remove 1/f noise from the groups of SOSS ramps, before ramp fitting."""
+
+import logging
+
+import numpy as np
+from stdatamodels.jwst.datamodels import dqflags
+
+from jwst_soss_custom._base.data import order3_centre
+from jwst_soss_custom._base.geometry import reference_pixels
+from jwst_soss_custom.stpipe import SossStep
+from jwst_soss_custom.tracing.refine import core_mask, refine_solution
+from jwst_soss_custom.tracing.tracing import predict_traces
+
+from .groups import median_ramp, ramp_scale, remove_group_oneoverf
+from .oneoverf_step import load_mask
+
+__all__ = ["SossOneOverFGroupsStep"]
+
+log = logging.getLogger(__name__)
+
+#: Group flags whose values are never fitted on.
+_BAD_GROUP = np.uint8(
+    dqflags.group["SATURATED"] | dqflags.group["DO_NOT_USE"] | dqflags.group["JUMP_DET"]
+)
+
+
+class SossOneOverFGroupsStep(SossStep):
+    """Subtract each group's column 1/f, modelled away from the traces.
+
+    Runs on the ramps after ``superbias`` and ``refpix`` (soss_detector1 puts
+    it there). The star is the median ramp of the exposure scaled per
+    integration on the order-1 trace (its sky part unscaled); per integration,
+    group and column, what remains in the pixels farther than ``mask_width``/2
+    rows from every order (pastasoss traces at the exposure's PWCPOS, refined
+    on the median ramp) is fitted as a constant (``degree=0``) or a polynomial
+    in row (the drift along the column while it is read) and subtracted from
+    every science pixel of the column. See docs/steps/oneoverf_groups.md.
+    """
+
+    class_alias = "soss_oneoverf_groups"
+
+    spec = """
+    mask_width = float(default=40.0, min=0)  # full width (rows) masked around each order's trace
+    degree = integer(default=1, min=0, max=2)  # polynomial in row fitted per group and column (0 = one offset)
+    clip = float(default=4.0, min=1)  # background values this many robust sigmas from the column median are left out of the fit
+    refine = boolean(default=True)  # refine pastasoss's trace positions on the median ramp
+    scale_halfwidth = float(default=8.0, min=1)  # rows either side of order 1's centre summed for the per-integration scale
+    mask_file = string(default=None)  # extra pixels to exclude: 2-D .npy or FITS, True/nonzero = exclude
+    save_offsets = boolean(default=False)  # save the removed coefficients and scales as <root>_oneoverf_groups.fits
+    suffix = string(default='oneoverf_groups')  # suffix of the saved model
+    """  # noqa: E501
+
+    def process(self, input_data):
+        """Remove the group-level 1/f of a SOSS ramp.
+
+        Parameters
+        ----------
+        input_data : str or RampModel
+            A SOSS ramp after superbias and refpix (DN).
+
+        Returns
+        -------
+        RampModel
+        """
+        model = self.open_ramp(input_data)
+        nints, ngroups, ny, nx = model.data.shape
+        refpix = reference_pixels((ny, nx))
+        bad = (model.groupdq & _BAD_GROUP) != 0
+        bad |= ((model.pixeldq & np.uint32(dqflags.pixel["DO_NOT_USE"])) != 0)[None, None]
+        ramp = median_ramp(model.data, bad)
+        keep, trace = self._masks(model, ramp, refpix)
+        scale = ramp_scale(model.data, ramp, trace, bad)
+        coef = remove_group_oneoverf(
+            model.data, ramp, scale, keep, ~refpix, bad=bad, degree=self.degree, clip=self.clip
+        )
+        rms = float(np.sqrt(np.nanmean(coef[:, 0, :, 4:-4] ** 2)))
+        log.info(
+            "Removed group-level 1/f (degree %d): RMS %.3f DN per column offset over %d "
+            "integrations x %d groups, fitted on %d background pixels per column "
+            "(median); integration scale %.4f-%.4f.",
+            self.degree, rms, nints, ngroups, int(np.median(keep.sum(axis=0))),
+            np.nanmin(scale), np.nanmax(scale),
+        )
+        model.soss_oneoverf_groups = {
+            "degree": int(self.degree), "rms_offset_dn": rms,
+            "background_pixels_median": int(np.median(keep.sum(axis=0))),
+        }
+        if self.save_offsets:
+            self._save_offsets(model, coef, scale, keep)
+        self.record_step_status(model)
+        return model
+
+    def _masks(self, model, ramp, refpix):
+        """Background pixels (away from every order) and the order-1 core for the scale."""
+        shape = refpix.shape
+        solution = predict_traces(model.meta.instrument.pupil_position, ncols=shape[1])
+        if self.refine:
+            # The charge of the median ramp is the deep frame here.
+            charge = np.nan_to_num(ramp[-1] - ramp[0]).astype(np.float32)
+            solution = refine_solution(charge, solution)
+        traces = [t.y for t in solution.orders.values()] + [order3_centre(shape[1])]
+        excluded = core_mask(traces, shape, self.mask_width / 2) | refpix
+        if self.mask_file:
+            excluded |= load_mask(self.mask_file, shape)
+        trace = core_mask([solution.orders[1].y], shape, self.scale_halfwidth) & ~refpix
+        return ~excluded, trace
+
+    def _save_offsets(self, model, coef, scale, keep):
+        """Coefficients (nints, degree+1, ngroups, ncols), scales and the fit mask as FITS."""
+        from astropy.io import fits
+
+        path = self.make_output_path(
+            basepath=model.meta.filename, suffix="oneoverf_groups", ext="fits"
+        )
+        header = fits.Header({"DEGREE": self.degree, "BUNIT": "DN"})
+        fits.HDUList([
+            fits.PrimaryHDU(header=header),
+            fits.ImageHDU(coef, name="COEFFS"),
+            fits.ImageHDU(np.asarray(scale, np.float64), name="SCALE"),
+            fits.ImageHDU(keep.astype(np.uint8), name="FITMASK"),
+        ]).writeto(path, overwrite=True)
+        log.info("Saved group-level 1/f coefficients %s", path)
