@@ -70,14 +70,20 @@ def stage23(work, rateints, tag, oneoverf):
     x1d.mkdir(exist_ok=True)
     segments = sorted(str(p) for p in rateints.glob("*_rateints.fits"))
     switch = [] if oneoverf else ["--steps.oneoverf.skip=true"]
-    for cmd in ([BIN / "strun", "soss_spec2", *segments, f"--output_dir={x1d}", *switch],
-                [BIN / "asn_from_list", "-o", str(x1d / "tso3_asn.json"), "--product-name",
-                 tag, *sorted(p.name for p in x1d.glob("*_x1dints.fits"))],
-                [BIN / "strun", "soss_tso3", str(x1d / "tso3_asn.json"), f"--output_dir={out}"]):
-        _, _, log = measured(cmd, work)
-        if "Traceback" in log:
-            sys.exit(f"{cmd[0].name} failed:\n{log[-3000:]}")
+    asn = out / "spec2_asn.json"
+    _run(work, [BIN / "asn_from_list", "-r", "DMSLevel2bBase", "-o", str(asn), *segments])
+    _run(work, [BIN / "strun", "soss_spec2", str(asn), f"--output_dir={x1d}", *switch])
+    x1dints = sorted(p.name for p in x1d.glob("*_x1dints.fits"))
+    _run(work, [BIN / "asn_from_list", "-o", str(x1d / "tso3_asn.json"), "--product-name",
+                tag, *x1dints])
+    _run(work, [BIN / "strun", "soss_tso3", str(x1d / "tso3_asn.json"), f"--output_dir={out}"])
     return out
+
+
+def _run(work, cmd):
+    _, _, log = measured(cmd, work)
+    if "Traceback" in log or "error:" in log:
+        sys.exit(f"{Path(str(cmd[0])).name} failed:\n{log[-3000:]}")
 
 
 def main():
