@@ -74,16 +74,15 @@ class SossOneOverFGroupsStep(SossStep):
             model.data, ramp, scale, keep, ~refpix, bad=bad, degree=self.degree, clip=self.clip
         )
         rms = float(np.sqrt(np.nanmean(coef[:, 0, :, 4:-4] ** 2)))
+        npix = int(np.median(keep.sum(axis=0)))
         log.info(
             "Removed group-level 1/f (degree %d): RMS %.3f DN per column offset over %d "
             "integrations x %d groups, fitted on %d background pixels per column "
             "(median); integration scale %.4f-%.4f.",
-            self.degree, rms, nints, ngroups, int(np.median(keep.sum(axis=0))),
-            np.nanmin(scale), np.nanmax(scale),
+            self.degree, rms, nints, ngroups, npix, np.nanmin(scale), np.nanmax(scale),
         )
         model.soss_oneoverf_groups = {
-            "degree": int(self.degree), "rms_offset_dn": rms,
-            "background_pixels_median": int(np.median(keep.sum(axis=0))),
+            "degree": int(self.degree), "rms_offset_dn": rms, "background_pixels_median": npix,
         }
         if self.save_offsets:
             self._save_offsets(model, coef, scale, keep)
