@@ -51,7 +51,7 @@ class _SossMixin:
         """Add the package's logger to the ones stpipe configures."""
         return (*_JwstStep.get_stpipe_loggers(), "jwst_soss_custom")
 
-    def reference_path(self, reftype, default=None):
+    def reference_path(self, reftype, default=None, record=True):
         """Resolve a reference file without CRDS.
 
         Parameters
@@ -61,6 +61,9 @@ class _SossMixin:
             ``override_<reftype>``.
         default : str or None
             Packaged default used when no override is given.
+        record : bool
+            Record it among the references the step's product used (only
+            while the step runs: ``prepare_exposure`` resolves it before).
 
         Returns
         -------
@@ -73,13 +76,15 @@ class _SossMixin:
             path = default
         else:
             path = override
-        if path is not None and not isinstance(path, str):
-            # An open datamodel given as override: use it as is.
-            self._reference_files_used.append((reftype, "datamodel"))
-            return path
-        if path is not None:
+        if path is None:
+            return None
+        if isinstance(path, str):
             path = abspath(path)
-            self._reference_files_used.append((reftype, path))
+        if record:
+            # An open datamodel given as override is used as it is.
+            self._reference_files_used.append(
+                (reftype, path if isinstance(path, str) else "datamodel")
+            )
         return path
 
     def open_ramp(self, input_data):

@@ -107,8 +107,7 @@ class SossBackgroundStep(SossStep):
         """Template, halo and scales fitted to the deep frame; hands on its subtracted deep frame."""
         cache = context.step_cache(self.class_alias)
         if "index" not in cache:
-            override = self.get_ref_override("bkg")
-            path = default_background_path() if override in (None, "", "N/A") else override
+            path = self.reference_path("bkg", str(default_background_path()), record=False)
             cache.update(self._exposure_fit(context.statistics, path))
         context.statistics = cache["statistics"]
 

@@ -7,6 +7,7 @@ import numpy as np
 
 from jwst_soss_custom._base.errors import SossInputError
 from jwst_soss_custom._base.geometry import reference_pixels
+from jwst_soss_custom.exposure import check_soss_model
 from jwst_soss_custom.metadata import ORDER0_ATTRIBUTE
 from jwst_soss_custom.stpipe import SossStep
 from jwst_soss_custom.tracing import traces_for
@@ -66,7 +67,9 @@ class SossOneOverFStep(SossStep):
         -------
         CubeModel
         """
-        model, stats, _, _ = self.open_chunk(input_data, context)
+        # Whether to skip is known from the metadata: no exposure statistics for it.
+        model = self.prepare_output(input_data)
+        check_soss_model(model)
         if model.meta.cal_step.clean_flicker_noise == "COMPLETE" and not self.force:
             log.warning(
                 "clean_flicker_noise already corrected 1/f noise in this input; skipping "
@@ -74,6 +77,7 @@ class SossOneOverFStep(SossStep):
             )
             self.record_step_status(model, "SKIPPED")
             return model
+        model, stats, _, _ = self.open_chunk(model, context, make_copy=False)
 
         shape = model.data.shape[1:]
         exclude = reference_pixels(shape)

@@ -93,8 +93,8 @@ class SossDetector1Pipeline(SossPipeline):
         # their own, and dark_current/ramp_fit save their side products beside ours.
         self.dark_current.output_dir = self.output_dir
         self.ramp_fit.output_dir = self.output_dir
-        for name in RAMP_STEPS:
-            ramp = getattr(self, name).run(ramp)
+        for step in RAMP_STEPS:
+            ramp = getattr(self, step).run(ramp)
         name = ramp.meta.filename
         if self.save_calibrated_ramp:
             self._save(ramp, name, "ramp")
