@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from jwst_soss_custom._base.errors import SossInputError
 from jwst_soss_custom.statistics import ExposureStatistics, cube_statistics
 
-__all__ = ["ChunkContext", "MemoryBudget", "plan_chunks"]
+__all__ = ["ChunkContext", "MemoryBudget", "RampBudget", "plan_chunks"]
 
 
 @dataclass
@@ -30,8 +30,9 @@ class ChunkContext:
 
     Attributes
     ----------
-    statistics : `~jwst_soss_custom.statistics.ExposureStatistics`
-        The exposure's per-pixel statistics as the step should see them. A
+    statistics : `~jwst_soss_custom.statistics.ExposureStatistics` or None
+        The exposure's per-pixel statistics as the step should see them
+        (None for the ramps of `soss_detector1`, whose steps need none). A
         step that changes the data (bad pixels replaced, background
         subtracted) replaces them by the statistics of its output, for the
         steps after it.
@@ -80,8 +81,8 @@ class ChunkContext:
 
     def __repr__(self):
         # stpipe logs a step's arguments: a summary, not the arrays.
-        return (f"ChunkContext(nints={self.statistics.nints}, core={self.core}, "
-                f"cached={sorted(self.cache)})")
+        nints = getattr(self.statistics, "nints", None)
+        return f"ChunkContext(nints={nints}, core={self.core}, cached={sorted(self.cache)})"
 
 GB = 1e9
 #: Memory in use before any array is read: Python, jwst and stpipe loaded,
@@ -162,6 +163,74 @@ class MemoryBudget:
         """
         ny, nx = self.frame_shape
         return (BASE_BYTES + nints * CHUNK_BYTES_PER_PIXEL * ny * nx) / GB
+
+
+#: Bytes per value (pixel and group) of a chunk of ramps while the official
+#: Detector1 steps and ramp_fit run on it: the float32 groups, the group DQ
+#: and the steps' temporaries (jump's differences and their medians,
+#: ramp_fit's per-group arrays); measured on the realistic preset (see
+#: docs/performance.md), with a margin.
+RAMP_BYTES_PER_VALUE = 28
+#: Bytes per pixel of one integration of a segment's rateints while its
+#: chunks are collected: SCI, ERR, VAR_POISSON, VAR_RNOISE (float32) and DQ.
+RATEINTS_BYTES_PER_PIXEL = 20
+
+
+@dataclass
+class RampBudget:
+    """Chunk sizes of ramps for a memory limit (`soss_detector1`).
+
+    Each process holds one chunk of ramps at a time plus the rateints of the
+    segment it is completing; before the chunks, the parent alone holds the
+    integrations sampled for the exposure-level star model.
+
+    Parameters
+    ----------
+    limit_gb : float
+        Memory the reduction may use, in GB (1e9 bytes).
+    ngroups : int
+    frame_shape : tuple of int
+    segment_integrations : int
+        Integrations of the longest segment.
+    processes : int
+        Processes wanted; fewer are used if the limit does not allow them.
+
+    Attributes
+    ----------
+    processes : int
+        Processes that fit the limit.
+    chunk_integrations : int
+        Most integrations of ramps per chunk.
+    sample_integrations : int
+        Most integrations the exposure-level star model may hold at once.
+    """
+
+    limit_gb: float
+    ngroups: int
+    frame_shape: tuple
+    segment_integrations: int
+    processes: int = 1
+
+    def __post_init__(self):
+        pixels = self.frame_shape[0] * self.frame_shape[1]
+        per_int = RAMP_BYTES_PER_VALUE * self.ngroups * pixels
+        held = RATEINTS_BYTES_PER_PIXEL * pixels * self.segment_integrations
+        for processes in range(max(1, self.processes), 0, -1):
+            free = (self.limit_gb * GB - BASE_BYTES - (processes - 1) * WORKER_BYTES)
+            chunk = int((free / processes - held) // per_int)
+            if chunk >= 1:
+                break
+        else:
+            need = (BASE_BYTES + held + per_int) / GB
+            raise SossInputError(
+                f"memory_limit={self.limit_gb} GB is too small for these ramps "
+                f"({self.ngroups} groups, segments of up to {self.segment_integrations} "
+                f"integrations): one process needs at least {need:.2f} GB (one integration "
+                "of ramps and the rateints of one segment). Raise memory_limit."
+            )
+        self.processes = processes
+        self.chunk_integrations = min(chunk, self.segment_integrations)
+        self.sample_integrations = int((self.limit_gb * GB - BASE_BYTES) // per_int)
 
 
 def plan_chunks(segments, size, halo=0):

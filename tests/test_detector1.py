@@ -45,15 +45,16 @@ def test_strun_soss_detector1_cleans_the_groups_and_names_products(raw, tmp_path
     proc = subprocess.run(
         [str(Path(sys.executable).with_name("strun")), "soss_detector1", str(asn),
          f"--output_dir={tmp_path}", "--steps.jump.rejection_threshold=5.5",
-         # One pass: stcal's iterative search takes minutes with few groups.
-         "--steps.jump.min_diffs_single_pass=1",
          "--steps.oneoverf_groups.save_offsets=true", *args],
         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=900,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr
-    # Official-step parameters pass through.
+    # Official-step parameters pass through; the SOSS jump settings apply
+    # without being asked for.
     assert "CR rejection threshold = 5.5 sigma" in proc.stderr
+    assert "min_diffs_single_pass: 1\n" in proc.stderr
+    assert "Time budget" in proc.stderr
     products = sorted(tmp_path.glob("*_rateints.fits"))
     assert [p.name for p in products] == [
         Path(f).name.replace("_uncal", "_rateints") for f in files
@@ -84,6 +85,92 @@ def test_strun_soss_detector1_cleans_the_groups_and_names_products(raw, tmp_path
     trace[-4:] = trace[:, :4] = trace[:, -4:] = False
     diff = np.nanmedian((ours - theirs)[:, trace])
     assert abs(diff) < 0.05 * np.nanmedian(np.abs(theirs[:, trace]))
+
+
+def _call(raw, output_dir, **pars):
+    steps = crds_refs.detector1_overrides(raw.reference_files, SossDetector1Pipeline.step_defs)
+    # The same star model in both runs (the whole run could afford more);
+    # jump compares each difference with the chunk's median: left out here.
+    steps["oneoverf_groups"] = {"reference_integrations": 3}
+    steps["jump"] = {"skip": True}
+    with crds_refs.offline_crds(raw.reference_files["mask"].parent / "crds_cache"):
+        return SossDetector1Pipeline.call(
+            [str(f) for f in raw.segment_files], steps=steps, save_results=True,
+            output_dir=str(output_dir), save_rate=True, **pars
+        )
+
+
+@pytest.mark.slow
+def test_chunks_and_processes_do_not_change_the_rateints(raw, tmp_path):
+    """Whole segments on two processes against 2-integration chunks in one."""
+    whole = _call(raw, tmp_path / "whole", memory_limit=20.0, processes=2)
+    chunked = _call(raw, tmp_path / "chunked", memory_limit=1.0, processes=1)
+    assert [Path(p).name for p in whole] == [Path(p).name for p in chunked]
+    for a, b in zip(whole, chunked, strict=True):
+        with datamodels.open(a) as x, datamodels.open(b) as y:
+            assert x.meta.exposure.integration_start == y.meta.exposure.integration_start
+            assert len(x.int_times) == len(y.int_times) == x.data.shape[0]
+            # The slopes and flags do not depend on the chunks.
+            np.testing.assert_array_equal(x.data, y.data)
+            np.testing.assert_array_equal(x.dq, y.dq)
+            np.testing.assert_array_equal(x.var_rnoise, y.var_rnoise)
+            # stcal's Poisson variance uses each pixel's median group
+            # difference over the integrations it is given: on the trace
+            # that differs by far less than its own noise.
+            ok = np.isfinite(x.err) & (x.err > 0)
+            assert np.median(np.abs(x.err[ok] - y.err[ok]) / x.err[ok]) < 0.01
+        rate = Path(a).with_name(Path(a).name.replace("_rateints", "_rate"))
+        with datamodels.open(rate) as x, datamodels.open(
+            Path(b).with_name(rate.name)
+        ) as y:
+            # The chunks' slopes combined as ramp_fit combines integrations.
+            ok = np.isfinite(x.data)
+            np.testing.assert_allclose(y.data[ok], x.data[ok], rtol=1e-5, atol=1e-4)
+            np.testing.assert_allclose(y.var_rnoise[ok], x.var_rnoise[ok], rtol=1e-5)
+
+
+def test_soss_jump_settings_come_as_parameter_defaults(raw):
+    """Given as a CRDS parameter reference would be: below the user's own values."""
+    config, _ = SossDetector1Pipeline.build_config(str(raw.segment_files[0]))
+    assert config["steps"]["jump"]["min_diffs_single_pass"] == 1
+    config, _ = SossDetector1Pipeline.build_config(
+        str(raw.segment_files[0]), steps={"jump": {"min_diffs_single_pass": 10}}
+    )
+    assert config["steps"]["jump"]["min_diffs_single_pass"] == 10
+
+
+def test_memory_budget_fits_chunks_and_processes():
+    from jwst_soss_custom.chunks import RampBudget
+
+    big = RampBudget(16.0, 9, (256, 2048), 135, processes=2)
+    assert big.processes == 2 and 1 <= big.chunk_integrations <= 135
+    small = RampBudget(3.0, 9, (256, 2048), 135, processes=2)
+    # Two processes would not fit: one works alone, in smaller chunks.
+    assert small.processes == 1 and small.chunk_integrations < big.chunk_integrations
+    with pytest.raises(SossInputError, match="memory_limit=1.5 GB is too small"):
+        RampBudget(1.5, 9, (256, 2048), 135)
+
+
+def test_ramp_source_reads_chunks_and_refuses_damaged_files(raw, tmp_path):
+    from jwst_soss_custom.ramp_source import RampSource
+
+    source = RampSource([str(f) for f in reversed(raw.segment_files)])
+    assert [s.filename for s in source.segments] == [f.name for f in raw.segment_files]
+    chunk = source.ramp(1, 1, 3)
+    with datamodels.open(raw.segment_files[1]) as model:
+        np.testing.assert_array_equal(chunk.data, model.data[1:3].astype(np.float32))
+        first = model.meta.exposure.integration_start + 1
+    assert chunk.meta.exposure.integration_start == first
+    assert list(chunk.int_times["integration_number"]) == [first, first + 1]
+    # The sample strides over the whole exposure, across segments.
+    picks = [source.segments[i].start + k for i, a, b, step in source.sample(4)
+             for k in range(a, b, step)]
+    assert picks == [0, 2, 4, 6]
+    data = raw.segment_files[0].read_bytes()
+    damaged = tmp_path / raw.segment_files[0].name
+    damaged.write_bytes(data[: len(data) // 2])
+    with pytest.raises(SossInputError, match="truncated"):
+        RampSource(str(damaged))
 
 
 def test_detector1_refuses_rateints_with_a_clear_message(tiny_exposure):

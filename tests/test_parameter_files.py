@@ -2,8 +2,10 @@
 
 The step specs carry the best-measured settings; the files are what
 ``export_config`` writes for them, so a changed default without a
-regenerated file fails here (regenerate with
-``SossSpec2Pipeline().export_config('parameter_files/soss_spec2.asdf')``).
+regenerated file fails here. A pipeline's defaults include the settings
+of official steps it gives as a parameter reference would
+(``get_config_from_reference``); regenerate with
+``P.from_config_section(P.get_config_from_reference(None)).export_config(path)``.
 """
 
 from pathlib import Path
@@ -36,7 +38,7 @@ def test_parameter_file_matches_the_defaults(filename, pipeline):
         assert af["class"] == f"{pipeline.__module__}.{pipeline.__name__}"
         pars = {k: _plain(v) for k, v in af["parameters"].items()}
         steps = {s["name"]: (s["class"], {k: _plain(v) for k, v in s["parameters"].items()}) for s in af["steps"]}
-    defaults = pipeline().get_pars()
+    defaults = pipeline.from_config_section(pipeline.get_config_from_reference(None)).get_pars()
     step_defaults = defaults.pop("steps")
     assert pars == {k: _plain(v) for k, v in defaults.items()}
     assert set(steps) == set(pipeline.step_defs)

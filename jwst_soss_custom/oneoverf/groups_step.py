@@ -46,17 +46,21 @@ class SossOneOverFGroupsStep(SossStep):
     refine = boolean(default=True)  # refine pastasoss's trace positions on the median ramp
     scale_halfwidth = float(default=8.0, min=1)  # rows either side of order 1's centre summed for the per-integration scale
     mask_file = string(default=None)  # extra pixels to exclude: 2-D .npy or FITS, True/nonzero = exclude
+    reference_integrations = integer(default=64, min=2)  # integrations spread over the exposure whose median ramp is the star model
     save_offsets = boolean(default=False)  # save the removed coefficients and scales as <root>_oneoverf_groups.fits
     suffix = string(default='oneoverf_groups')  # suffix of the saved model
     """  # noqa: E501
 
-    def process(self, input_data):
+    def process(self, input_data, context=None):
         """Remove the group-level 1/f of a SOSS ramp.
 
         Parameters
         ----------
         input_data : str or RampModel
             A SOSS ramp after superbias and refpix (DN).
+        context : `~jwst_soss_custom.chunks.ChunkContext` or None
+            From soss_detector1: its step cache holds the exposure's star
+            model (`prepare_exposure`). None: made from the input.
 
         Returns
         -------
@@ -64,11 +68,14 @@ class SossOneOverFGroupsStep(SossStep):
         """
         model = self.open_ramp(input_data)
         nints, ngroups, ny, nx = model.data.shape
+        bad = _bad_groups(model)
+        cache = {} if context is None else context.step_cache(self.class_alias)
+        if "ramp" not in cache:
+            step = -(-nints // self.reference_integrations)
+            cache.update(self._star_model(model.data[::step], bad[::step],
+                                          model.meta.instrument.pupil_position))
+        ramp, keep, trace = cache["ramp"], cache["keep"], cache["trace"]
         refpix = reference_pixels((ny, nx))
-        bad = (model.groupdq & _BAD_GROUP) != 0
-        bad |= ((model.pixeldq & np.uint32(dqflags.pixel["DO_NOT_USE"])) != 0)[None, None]
-        ramp = median_ramp(model.data, bad)
-        keep, trace = self._masks(model, ramp, refpix)
         scale = ramp_scale(model.data, ramp, trace, bad)
         coef = remove_group_oneoverf(
             model.data, ramp, scale, keep, ~refpix, bad=bad, degree=self.degree, clip=self.clip
@@ -89,10 +96,29 @@ class SossOneOverFGroupsStep(SossStep):
         self.record_step_status(model)
         return model
 
-    def _masks(self, model, ramp, refpix):
-        """Background pixels (away from every order) and the order-1 core for the scale."""
-        shape = refpix.shape
-        solution = predict_traces(model.meta.instrument.pupil_position, ncols=shape[1])
+    def prepare_exposure(self, context, model):
+        """The exposure's star model, once, from integrations spread over it.
+
+        Parameters
+        ----------
+        context : `~jwst_soss_custom.chunks.ChunkContext`
+            Its cache for this step receives ``ramp`` (the median ramp),
+            ``keep`` (background pixels) and ``trace`` (order-1 core).
+        model : RampModel
+            Integrations of the exposure after superbias and refpix (e.g.
+            every k-th, `~jwst_soss_custom.ramp_source.RampSource.sample`).
+        """
+        cache = context.step_cache(self.class_alias)
+        if "ramp" not in cache:
+            cache.update(self._star_model(model.data, _bad_groups(model),
+                                          model.meta.instrument.pupil_position))
+
+    def _star_model(self, groups, bad, pwcpos):
+        """Median ramp, background pixels (away from every order) and the order-1 core."""
+        ramp = median_ramp(groups, bad)
+        shape = ramp.shape[1:]
+        refpix = reference_pixels(shape)
+        solution = predict_traces(pwcpos, ncols=shape[1])
         if self.refine:
             # The charge of the median ramp is the deep frame here.
             charge = np.nan_to_num(ramp[-1] - ramp[0]).astype(np.float32)
@@ -102,7 +128,8 @@ class SossOneOverFGroupsStep(SossStep):
         if self.mask_file:
             excluded |= load_mask(self.mask_file, shape)
         trace = core_mask([solution.orders[1].y], shape, self.scale_halfwidth) & ~refpix
-        return ~excluded, trace
+        log.info("Group-level 1/f star model: median ramp of %d integrations.", len(groups))
+        return {"ramp": ramp, "keep": ~excluded, "trace": trace}
 
     def _save_offsets(self, model, coef, scale, keep):
         """Coefficients (nints, degree+1, ngroups, ncols), scales and the fit mask as FITS."""
@@ -119,3 +146,10 @@ class SossOneOverFGroupsStep(SossStep):
             fits.ImageHDU(keep.astype(np.uint8), name="FITMASK"),
         ]).writeto(path, overwrite=True)
         log.info("Saved group-level 1/f coefficients %s", path)
+
+
+def _bad_groups(model):
+    """Group values never fitted on: saturated, do-not-use or jump-flagged, per group or pixel."""
+    bad = (model.groupdq & _BAD_GROUP) != 0
+    bad |= ((model.pixeldq & np.uint32(dqflags.pixel["DO_NOT_USE"])) != 0)[None, None]
+    return bad

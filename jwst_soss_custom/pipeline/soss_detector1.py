@@ -1,24 +1,35 @@
 """SossDetector1Pipeline: SOSS uncal segments to rateints, with group-level 1/f removal."""
 
 import logging
+from dataclasses import dataclass
+from pathlib import Path
 
+import numpy as np
 from jwst.dark_current import DarkCurrentStep
 from jwst.dq_init import DQInitStep
 from jwst.gain_scale import GainScaleStep
 from jwst.group_scale import GroupScaleStep
 from jwst.jump import JumpStep
+from jwst.lib.suffix import remove_suffix
 from jwst.linearity import LinearityStep
 from jwst.ramp_fitting import RampFitStep
 from jwst.refpix import RefPixStep
 from jwst.saturation import SaturationStep
 from jwst.superbias import SuperBiasStep
+from stdatamodels.jwst import datamodels
+from stdatamodels.jwst.datamodels import dqflags
 
-from jwst_soss_custom.exposure import input_items
-from jwst_soss_custom.metadata import product_name
+from jwst_soss_custom._base.geometry import SUBSTRIP256_SHAPE
+from jwst_soss_custom.chunks import ChunkContext, RampBudget, plan_chunks
+from jwst_soss_custom.metadata import apply_segment_identity, inherit_metadata, product_name
 from jwst_soss_custom.oneoverf.groups_step import SossOneOverFGroupsStep
+from jwst_soss_custom.parallel import LocalExecutor, keep_freed_memory
+from jwst_soss_custom.pipeline._handoff import hand_over, run_groups
+from jwst_soss_custom.ramp_source import RampSource
 from jwst_soss_custom.stpipe import SossPipeline
+from jwst_soss_custom.timing import StageTimer
 
-__all__ = ["SossDetector1Pipeline", "RAMP_STEPS"]
+__all__ = ["SossDetector1Pipeline", "RAMP_STEPS", "combine_rates"]
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +38,8 @@ RAMP_STEPS = (
     "group_scale", "dq_init", "saturation", "superbias", "refpix", "oneoverf_groups",
     "linearity", "dark_current", "jump",
 )
+#: The rateints arrays collected from the chunks of a segment.
+RATE_ARRAYS = ("data", "dq", "err", "var_poisson", "var_rnoise")
 
 
 class SossDetector1Pipeline(SossPipeline):
@@ -36,19 +49,27 @@ class SossDetector1Pipeline(SossPipeline):
     refpix, linearity, dark_current, jump, ramp_fit, gain_scale) run in the
     official near-infrared order; ``soss_oneoverf_groups`` removes the 1/f of
     every group after refpix, before linearity and jump, where it is still an
-    additive signal of the readout. Each segment (one file, a list, or a
-    level-2 association) gives ``<segment>_rateints.fits`` (and
-    ``<segment>_rate.fits`` with ``save_rate``). Steps that do not apply to
-    SOSS (ipc, persistence, charge_migration, the MIRI steps,
-    clean_flicker_noise) are not part of it. References come as
-    ``--steps.<step>.override_<reftype>=`` files or from CRDS.
+    additive signal of the readout. Steps that do not apply to SOSS (ipc,
+    persistence, charge_migration, the MIRI steps, clean_flicker_noise) are
+    not part of it. References come as ``--steps.<step>.override_<reftype>=``
+    files or from CRDS.
+
+    Input: one uncal segment, a list, or a level-2 association of all
+    segments of an exposure. The exposure's star model for the 1/f step is
+    made once from integrations spread over every segment; then each segment
+    is cut into chunks of integrations sized to ``memory_limit`` that run
+    through the steps (``processes`` segments at a time), and each segment's
+    ``<segment>_rateints.fits`` (and ``<segment>_rate.fits`` with
+    ``save_rate``) is written as soon as its last chunk is done.
     """
 
     class_alias = "soss_detector1"
 
     spec = """
-    save_calibrated_ramp = boolean(default=False)  # also save each segment's corrected ramp (*_ramp.fits)
+    save_calibrated_ramp = boolean(default=False)  # also save the corrected ramps (*_ramp.fits; per chunk when a segment is cut)
     save_rate = boolean(default=False)  # also save the integration-averaged slopes (*_rate.fits)
+    memory_limit = float(default=4.0, min=0.5)  # GB the reduction may use; segments are processed in chunks of integrations that fit
+    processes = integer(default=2, min=1)  # processes working on segments in parallel; 1 = this process only
     """  # noqa: E501
 
     step_defs = {
@@ -64,6 +85,23 @@ class SossDetector1Pipeline(SossPipeline):
         "ramp_fit": RampFitStep,
         "gain_scale": GainScaleStep,
     }
+
+    #: Official-step settings for SOSS time series, given as a CRDS parameter
+    #: reference would give them (below parameter files and the command
+    #: line; see docs/steps/oneoverf_groups.md). jump: compare each group
+    #: difference with the pixel's median difference over all integrations
+    #: of the chunk in one pass (with <10 differences per integration stcal
+    #: would otherwise search iteratively: minutes per segment), and never
+    #: switch to sigma clipping at >=100 integrations, so that the flags do
+    #: not depend on how the exposure is chunked.
+    STEP_DEFAULTS = {"jump": {"min_diffs_single_pass": 1, "minimum_sigclip_groups": 1_000_000}}
+
+    @classmethod
+    def get_config_from_reference(cls, dataset, disable=None, crds_observatory=None):
+        """The SOSS settings of the official steps (`STEP_DEFAULTS`), without CRDS."""
+        config = cls._empty_config()
+        config["steps"] = {name: dict(pars) for name, pars in cls.STEP_DEFAULTS.items()}
+        return config
 
     def process(self, input_data):
         """Reduce the raw ramps of every segment.
@@ -83,36 +121,193 @@ class SossDetector1Pipeline(SossPipeline):
         # As soss_spec2: products keep the names of their segments.
         self.output_use_model = True
         self.suffix = False
-        results = [self._segment(item) for item in input_items(input_data)]
-        return results[0] if len(results) == 1 else results
-
-    def _segment(self, item):
-        """One segment's ramps through the steps; its rateints (saved with save_results)."""
-        ramp = self.open_ramp(item)
         # As jwst's Detector1Pipeline: the ramp-level steps write nothing of
         # their own, and dark_current/ramp_fit save their side products beside ours.
         self.dark_current.output_dir = self.output_dir
         self.ramp_fit.output_dir = self.output_dir
-        for step in RAMP_STEPS:
-            ramp = getattr(self, step).run(ramp)
-        name = ramp.meta.filename
-        if self.save_calibrated_ramp:
-            self._save(ramp, name, "ramp")
-        rate, ints = self.ramp_fit.run(ramp)
-        status = ramp.meta.cal_step.soss_oneoverf_groups
-        for product in (rate, ints):
+        source = RampSource(input_data)
+        # Models in memory cannot be sent to worker processes: one process then.
+        executor = LocalExecutor(self.processes if source.paths is not None else 1)
+        longest = max(s.stop - s.start for s in source.segments)
+        budget = RampBudget(self.memory_limit, source.ngroups, SUBSTRIP256_SHAPE, longest,
+                            executor.workers(len(source.segments)))
+        groups = [
+            [(index, start - segment.start, stop - segment.start)
+             for start, stop in plan_chunks([segment], budget.chunk_integrations)]
+            for index, segment in enumerate(source.segments)
+        ]
+        log.info(
+            "Reducing %d segment(s), %d integrations x %d groups: %d chunk(s) of <= %d "
+            "integrations, %d process(es), memory_limit %.1f GB",
+            len(source.segments), source.nints, source.ngroups, sum(map(len, groups)),
+            budget.chunk_integrations, budget.processes, self.memory_limit,
+        )
+        timer = StageTimer()
+        with keep_freed_memory():
+            with timer("exposure"):
+                cache = self._prepare_exposure(source, budget.sample_integrations)
+            executor = LocalExecutor(budget.processes if source.paths is not None else 1)
+            results, worked = run_groups(executor, _RampChunks(self, source, cache), groups,
+                                         "soss_detector1_")
+        timer.add(worked.seconds)
+        log.info("Time budget (summed over processes): %s", timer.budget())
+        return results[0] if len(results) == 1 else results
+
+    def _prepare_exposure(self, source, most):
+        """The 1/f step's star model, from integrations spread over the exposure."""
+        context = ChunkContext(None)
+        step = self.oneoverf_groups
+        if step.skip:
+            return context.cache
+        count = min(step.reference_integrations, most)
+        if count < step.reference_integrations:
+            log.info("memory_limit allows a star model of %d integrations, not %d.",
+                     count, step.reference_integrations)
+        pieces = []
+        for index, start, stop, stride in source.sample(count):
+            ramp = source.ramp(index, start, stop, stride)
+            for name in RAMP_STEPS[: RAMP_STEPS.index("oneoverf_groups")]:
+                ramp = getattr(self, name).run(ramp)
+            pieces.append(ramp)
+        sample = datamodels.RampModel(
+            data=np.concatenate([p.data for p in pieces]),
+            groupdq=np.concatenate([p.groupdq for p in pieces]),
+            pixeldq=np.bitwise_or.reduce([p.pixeldq for p in pieces]),
+        )
+        inherit_metadata(sample, pieces[0])
+        del pieces
+        step.prepare_exposure(context, sample)
+        return context.cache
+
+    def _reduce(self, source, cache, group, scratch):
+        """The chunks of one segment through the steps, in turn; its rateints.
+
+        Returns
+        -------
+        products : list of CubeModel, str or ScratchProduct
+            The segment's rateints, or where it was written (the output with
+            ``save_results``, or ``scratch`` for the parent to read).
+        seconds : dict
+            Time spent per stage.
+        """
+        timer = StageTimer()
+        index = group[0][0]
+        segment = source.segments[index]
+        parts, rates, first = {name: [] for name in RATE_ARRAYS}, [], None
+        for _, start, stop in group:
+            with timer("read"):
+                ramp = source.ramp(index, start, stop)
+            if len(group) > 1:
+                # What a step saves is then named per chunk: ..._int0001-0034_ramp.fits.
+                begin = ramp.meta.exposure.integration_start
+                root, separator = remove_suffix(Path(segment.filename).stem)
+                ramp.meta.filename = (f"{root}_int{begin:04d}-{begin + stop - start - 1:04d}"
+                                      f"{separator or '_'}uncal.fits")
+            context = ChunkContext(None, cache=cache)
+            for name in RAMP_STEPS:
+                with timer(name):
+                    step = getattr(self, name)
+                    ramp = step.run(ramp, context) if name == "oneoverf_groups" else step.run(ramp)
+            if self.save_calibrated_ramp:
+                with timer("write"):
+                    self._save(ramp, ramp.meta.filename, "ramp")
+            with timer("ramp_fit"):
+                rate, ints = self.ramp_fit.run(ramp)
+            status = ramp.meta.cal_step.soss_oneoverf_groups
+            del ramp
+            with timer("gain_scale"):
+                ints = self.gain_scale.run(ints)
+            for name in RATE_ARRAYS:
+                parts[name].append(getattr(ints, name))
+            if self.save_rate:
+                rates.append({name: getattr(rate, name) for name in RATE_ARRAYS})
+            if first is None:
+                first, first_rate = ints, rate
+        with timer("write"):
+            rateints = datamodels.CubeModel(
+                **{name: np.concatenate(arrays) for name, arrays in parts.items()}
+            )
+            inherit_metadata(rateints, first)
             # Not a schema keyword, so ramp_fit's metadata copy drops it.
-            product.meta.cal_step.soss_oneoverf_groups = status
-        ints = self.gain_scale.run(ints)
-        if self.save_rate:
-            self._save(self.gain_scale.run(rate), name, "rate")
-        log.info("%s: %d integrations -> rateints", name, ints.data.shape[0])
-        if self.save_results:
-            return self._save(ints, name, "rateints")
-        ints.meta.filename = product_name(name, "rateints")
-        return ints
+            rateints.meta.cal_step.soss_oneoverf_groups = status
+            apply_segment_identity(rateints, segment.model)
+            name = segment.filename
+            log.info("%s: %d integrations -> rateints", name, rateints.data.shape[0])
+            if self.save_rate:
+                rate = datamodels.ImageModel(**combine_rates(rates))
+                inherit_metadata(rate, first_rate)
+                rate.meta.cal_step.soss_oneoverf_groups = status
+                self._save(self.gain_scale.run(rate), name, "rate")
+            if self.save_results:
+                return [self._save(rateints, name, "rateints")], timer.seconds
+            rateints.meta.filename = product_name(name, "rateints")
+            return [hand_over(rateints, scratch)], timer.seconds
 
     def _save(self, model, name, suffix):
         """Write a product of the segment ``name`` as ``<root>_<suffix>.fits``; its path."""
         model.meta.filename = product_name(name, suffix)
         return self.save_model(model, output_file=model.meta.filename, suffix=False, force=True)
+
+
+def combine_rates(rates):
+    """The exposure's slopes from the slopes of its chunks, as ramp_fit combines integrations.
+
+    stcal's ramp_fit averages the integrations' slopes weighted by their
+    inverse read-noise variance, and sums the inverse Poisson and read-noise
+    variances; the same over chunks (each itself such an average) gives the
+    segment's average.
+
+    Parameters
+    ----------
+    rates : list of dict
+        Each chunk's ``rate`` arrays: data, dq, err, var_poisson, var_rnoise.
+
+    Returns
+    -------
+    dict of ndarray
+        The combined arrays (float32; dq uint32).
+    """
+    if len(rates) == 1:
+        return dict(rates[0])
+    data = np.stack([r["data"] for r in rates]).astype(np.float64)
+    vr = np.stack([r["var_rnoise"] for r in rates]).astype(np.float64)
+    vp = np.stack([r["var_poisson"] for r in rates]).astype(np.float64)
+    usable = np.isfinite(data) & (vr > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        wr = np.where(usable, 1.0 / vr, 0.0)
+        wp = np.where(usable & (vp > 0), 1.0 / vp, 0.0)
+        rate = (np.where(usable, data, 0.0) * wr).sum(axis=0) / wr.sum(axis=0)
+        var_rnoise = np.where(wr.sum(axis=0) > 0, 1.0 / wr.sum(axis=0), 0.0)
+        var_poisson = np.where(wp.sum(axis=0) > 0, 1.0 / wp.sum(axis=0), 0.0)
+    dq = np.stack([r["dq"] for r in rates])
+    # A condition of every chunk (do-not-use, saturated) holds for the
+    # exposure only if it holds in all; anything else in any.
+    everywhere = np.bitwise_and.reduce(dq, axis=0)
+    anywhere = np.bitwise_or.reduce(dq, axis=0)
+    whole = np.uint32(dqflags.pixel["DO_NOT_USE"] | dqflags.pixel["SATURATED"])
+    return {
+        "data": rate.astype(np.float32),
+        "dq": ((anywhere & ~whole) | (everywhere & whole)).astype(np.uint32),
+        "err": np.sqrt(var_poisson + var_rnoise).astype(np.float32),
+        "var_poisson": var_poisson.astype(np.float32),
+        "var_rnoise": var_rnoise.astype(np.float32),
+    }
+
+
+@dataclass
+class _RampChunks:
+    """The work unit of `SossDetector1Pipeline`: one segment's chunks through the steps.
+
+    Picklable (the pipeline and its parameters, the exposure's files and the
+    star model), so any executor can run it in another process; called with
+    a list of ``(segment, start, stop)`` chunks, it returns what
+    `SossDetector1Pipeline._reduce` returns.
+    """
+
+    pipeline: SossDetector1Pipeline
+    source: RampSource
+    cache: dict
+    scratch: str = None
+
+    def __call__(self, group):
+        return self.pipeline._reduce(self.source, self.cache, group, self.scratch)

@@ -1,10 +1,6 @@
 """SossSpec2Pipeline: rateints segments of one exposure to per-segment x1dints."""
 
-import gc
 import logging
-import tempfile
-import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,10 +23,12 @@ from jwst_soss_custom.metadata import (
 from jwst_soss_custom.extract import SossExtractStep
 from jwst_soss_custom.oneoverf import SossOneOverFStep
 from jwst_soss_custom.parallel import LocalExecutor, keep_freed_memory
+from jwst_soss_custom.pipeline._handoff import hand_over, run_groups
 from jwst_soss_custom.products import join_x1dints
 from jwst_soss_custom.source import ExposureSource
 from jwst_soss_custom.statistics import exposure_statistics
 from jwst_soss_custom.stpipe import SossPipeline
+from jwst_soss_custom.timing import StageTimer
 from jwst_soss_custom.tracing import SossTracingStep
 
 __all__ = ["SossSpec2Pipeline"]
@@ -105,7 +103,7 @@ class SossSpec2Pipeline(SossPipeline):
             len(source.segments), source.nints, sum(map(len, groups)),
             min(budget.chunk_integrations, source.nints), processes, self.memory_limit,
         )
-        timer = _StageTimer()
+        timer = StageTimer()
         with keep_freed_memory():
             with timer("statistics"):
                 stats = exposure_statistics(
@@ -120,12 +118,11 @@ class SossSpec2Pipeline(SossPipeline):
             )
             with timer("exposure"):
                 cache = self._prepare_exposure(stats, source.segments[0].model)
-            outcomes, results = self._run_groups(
-                executor, _ChunkGroups(self, source, stats, cache, halo), groups
+            results, worked = run_groups(
+                executor, _ChunkGroups(self, source, stats, cache, halo), groups, "soss_spec2_"
             )
-        for _, seconds in outcomes:
-            timer.add(seconds)
-        log.info("Time per stage (s, summed over processes): %s", timer)
+        timer.add(worked.seconds)
+        log.info("Time budget (summed over processes): %s", timer.budget())
         return results[0] if len(results) == 1 else results
 
     def _prepare_exposure(self, stats, model):
@@ -136,23 +133,6 @@ class SossSpec2Pipeline(SossPipeline):
             if not step.skip:
                 step.prepare_exposure(context, model)
         return context.cache
-
-    def _run_groups(self, executor, work, groups):
-        """Each group of chunks in turn, the groups over the executor's workers."""
-        # stpipe collects garbage before every step run; with the schemas and
-        # models loaded by now that is ~0.25 s a run. Freezing what exists
-        # leaves only the chunks' new objects to scan.
-        gc.collect()
-        gc.freeze()
-        try:
-            with tempfile.TemporaryDirectory(prefix="soss_spec2_") as scratch:
-                if executor.workers(len(groups)) > 1:
-                    work.scratch = scratch
-                outcomes = executor.map(work, groups)
-                results = [self._collect(p) for products, _ in outcomes for p in products]
-        finally:
-            gc.unfreeze()
-        return outcomes, results
 
     def _plan(self, source, budget, halo):
         """Chunks of integrations, grouped by the process that will run them in turn."""
@@ -179,11 +159,11 @@ class SossSpec2Pipeline(SossPipeline):
         products : list of TSOMultiSpecModel or str
             Each product, or where it was written: the output (with
             ``save_results``) or ``scratch`` (a worker process's product, read
-            back by `_collect`).
+            back by `~jwst_soss_custom.pipeline._handoff.collect`).
         seconds : dict
             Time spent per stage.
         """
-        timer = _StageTimer()
+        timer = StageTimer()
         products, parts, cleaned = [], {}, {}
         for start, stop in group:
             lo, hi = max(0, start - halo), min(source.nints, stop + halo)
@@ -221,13 +201,6 @@ class SossSpec2Pipeline(SossPipeline):
             del cube
         return products, timer.seconds
 
-    def _collect(self, product):
-        """A product back from a worker process: read it if it was only passed on."""
-        if isinstance(product, _Scratch):
-            with datamodels.open(product.path) as model:
-                return model.copy()
-        return product
-
     def _segment_product(self, parts, segment, scratch=None):
         """The x1dints of one segment from its chunks; saved now with save_results."""
         product = join_x1dints(parts, segment=segment.model)
@@ -238,11 +211,7 @@ class SossSpec2Pipeline(SossPipeline):
                                    force=True)
             product.close()
             return path
-        if scratch is not None:
-            path = Path(scratch) / product.meta.filename
-            product.save(path)
-            return _Scratch(str(path))
-        return product
+        return hand_over(product, scratch)
 
     def _save_calints(self, pieces, segment):
         """Write a segment's cleaned integrations from its chunks' rows (`_rows`)."""
@@ -287,32 +256,3 @@ class _ChunkGroups:
         return self.pipeline._reduce(
             self.source, self.stats, self.cache, group, self.halo, self.scratch
         )
-
-
-@dataclass
-class _Scratch:
-    """A product a worker process wrote to a scratch file for the parent to read."""
-
-    path: str
-
-
-class _StageTimer:
-    """Wall time spent per stage, summed over calls (and over processes with `add`)."""
-
-    def __init__(self):
-        self.seconds = {}
-
-    @contextmanager
-    def __call__(self, name):
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
-
-    def add(self, seconds):
-        for name, value in seconds.items():
-            self.seconds[name] = self.seconds.get(name, 0.0) + value
-
-    def __str__(self):
-        return ", ".join(f"{name} {value:.1f}" for name, value in self.seconds.items())
