@@ -104,15 +104,17 @@ def associate(folder, pattern, name, *options):
     )
 
 
-STAGE_LINE = re.compile(r"Time per stage \(s, summed over processes\): (.*)$", re.MULTILINE)
+STAGE_LINE = re.compile(r"Time budget \(summed over processes\): (.*)$", re.MULTILINE)
+STAGE_ITEM = re.compile(r"(\w+) ([0-9.]+) s")
 
 
 def stage_times(log):
-    """soss_spec2's own record of the time per stage, summed over its processes."""
+    """A pipeline's own time budget: seconds per stage, summed over its processes."""
     match = STAGE_LINE.search(log)
     if not match:
         return {}
-    return {k: float(v) for k, v in (item.rsplit(" ", 1) for item in match.group(1).split(", "))}
+    return {name: float(value) for name, value in STAGE_ITEM.findall(match.group(1))
+            if name != "total"}
 
 
 def step_times(log):

@@ -174,6 +174,8 @@ RAMP_BYTES_PER_VALUE = 28
 #: Bytes per pixel of one integration of a segment's rateints while its
 #: chunks are collected: SCI, ERR, VAR_POISSON, VAR_RNOISE (float32) and DQ.
 RATEINTS_BYTES_PER_PIXEL = 20
+#: Fewest integrations per chunk for which a second process is worth it.
+MIN_RAMP_CHUNK = 8
 
 
 @dataclass
@@ -202,7 +204,9 @@ class RampBudget:
     chunk_integrations : int
         Most integrations of ramps per chunk.
     sample_integrations : int
-        Most integrations the exposure-level star model may hold at once.
+        Most integrations the exposure-level star model may hold (their
+        corrected groups and flags, while a chunk of them runs through the
+        steps before the 1/f step).
     """
 
     limit_gb: float
@@ -218,7 +222,9 @@ class RampBudget:
         for processes in range(max(1, self.processes), 0, -1):
             free = (self.limit_gb * GB - BASE_BYTES - (processes - 1) * WORKER_BYTES)
             chunk = int((free / processes - held) // per_int)
-            if chunk >= 1:
+            # Another process only pays if its chunks are not tiny: each
+            # chunk costs every step's fixed overhead (~2 s a chunk).
+            if chunk >= (MIN_RAMP_CHUNK if processes > 1 else 1):
                 break
         else:
             need = (BASE_BYTES + held + per_int) / GB
@@ -230,7 +236,11 @@ class RampBudget:
             )
         self.processes = processes
         self.chunk_integrations = min(chunk, self.segment_integrations)
-        self.sample_integrations = int((self.limit_gb * GB - BASE_BYTES) // per_int)
+        # The sample keeps float32 groups and their flags (5 bytes a value)
+        # while one chunk of it at a time runs through the first steps.
+        kept = (4 + 1) * self.ngroups * pixels
+        alone = self.limit_gb * GB - BASE_BYTES - min(chunk, self.segment_integrations) * per_int
+        self.sample_integrations = max(2, int(alone // kept))
 
 
 def plan_chunks(segments, size, halo=0):

@@ -5,9 +5,11 @@ import pytest
 
 from jwst_soss_custom.oneoverf.groups import (
     column_offsets,
+    fit_group_oneoverf,
     median_ramp,
     ramp_scale,
     remove_group_oneoverf,
+    transit_leak,
 )
 
 NINTS, NGROUPS, NY, NX = 40, 5, 128, 96
@@ -16,11 +18,15 @@ DEPTH = 0.02
 TRACE_ROWS = slice(40, 80)
 
 
-def _scene(seed, drift=0.0):
-    """Ramps of a star across rows 40-80 with a transit, plus known 1/f per group and column."""
+def _scene(seed, drift=0.0, wings=0.0, oneoverf=6.0):
+    """Ramps of a star across rows 40-80 with a transit, plus known 1/f per group and column.
+
+    ``wings``: DN per group of the star's light on every row (its far wings,
+    which transit with it), on top of a sky of 2 DN per group.
+    """
     rng = np.random.default_rng(seed)
     y = np.arange(NY)[:, None]
-    flux = 400.0 * np.exp(-0.5 * ((y - 60) / 6.0) ** 2) + 2.0  # DN per group, + background
+    flux = 400.0 * np.exp(-0.5 * ((y - 60) / 6.0) ** 2) + wings + 2.0  # DN per group
     flux = np.broadcast_to(flux, (NY, NX))
     scale = np.ones(NINTS)
     scale[15:25] = 1.0 - DEPTH
@@ -30,7 +36,7 @@ def _scene(seed, drift=0.0):
     for g in range(NGROUPS):
         mean = (scale[:, None, None] * star + 2.0) * (g + 1)
         groups[:, g] = mean + rng.normal(0, np.sqrt(mean + READ**2))
-    offsets = rng.normal(0, 6.0, (NINTS, NGROUPS, NX))
+    offsets = rng.normal(0, oneoverf, (NINTS, NGROUPS, NX))
     slopes = rng.normal(0, drift, (NINTS, NGROUPS, NX))
     u = (np.arange(NY) - NY / 2) / NY
     injected = offsets[:, :, None, :] + slopes[:, :, None, :] * u[None, None, :, None]
@@ -96,6 +102,47 @@ def test_depth_is_unbiased_because_the_sky_is_not_scaled_with_the_star():
     standard_error = np.std(diffs, ddof=1) / np.sqrt(len(diffs))
     assert abs(np.mean(diffs)) < 3 * standard_error + 5e-6, (np.mean(diffs), standard_error)
     assert np.std(diffs) < 1e-4
+
+
+def test_star_light_among_the_background_pixels_does_not_leak_into_the_depth():
+    """Transiting wings on the background rows: the offsets must not follow them.
+
+    The column median puts the wings (6 DN per group) in the unscaled sky, so
+    in transit the fitted offsets dip by DEPTH x 6 DN per group and their
+    subtraction gives the 16 trace rows back ~16 x 6 x DEPTH DN per group:
+    the depth comes out ~370 ppm too shallow. `transit_leak` (fitted here on
+    the same integrations) leaves that part in the data.
+    """
+    plain, decorrelated = [], []
+    for seed in range(6):
+        # 1/f of 2 DN per group: as for SOSS, below the trace's photon noise.
+        groups, injected, keep, trace, _ = _scene(30 + seed, wings=6.0, oneoverf=2.0)
+        truth = _transit_depth(groups - injected, trace)
+        ramp = median_ramp(groups)
+        scale = ramp_scale(groups, ramp, trace)
+        # The wings are the same in every column here: one leak for all.
+        leak = transit_leak(fit_group_oneoverf(groups, ramp, scale, keep), scale, smooth=NX - 1)
+        science = np.ones((NY, NX), bool)
+        for out, this in ((plain, None), (decorrelated, leak)):
+            cleaned = groups.copy()
+            remove_group_oneoverf(cleaned, ramp, scale, keep, science, leak=this)
+            out.append(_transit_depth(cleaned, trace) - truth)
+    error = np.std(decorrelated, ddof=1) / np.sqrt(len(decorrelated))
+    assert np.mean(plain) < -200e-6 and abs(np.mean(plain)) > 6 * error, (plain, error)
+    assert abs(np.mean(decorrelated)) < 3 * error + 5e-6, (decorrelated, error)
+
+
+def test_offsets_that_do_not_follow_the_star_are_not_called_a_leak():
+    """Pure 1/f and no wings: the leak fitted is noise, not a change of the depth."""
+    groups, injected, keep, trace, _ = _scene(3)
+    ramp = median_ramp(groups)
+    scale = ramp_scale(groups, ramp, trace)
+    coef = fit_group_oneoverf(groups, ramp, scale, keep)
+    leak = transit_leak(coef, scale)
+    assert leak.shape == coef.shape[1:]
+    # Times the transit's depth, the leak is a small share of the offsets' noise.
+    assert np.abs(leak * DEPTH).mean() < 0.3 * np.std(injected)
+    assert not transit_leak(coef, np.ones(NINTS)).any()
 
 
 def test_a_constant_per_column_leaves_the_drift_a_line_removes_it():

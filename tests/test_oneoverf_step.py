@@ -46,9 +46,10 @@ def test_step_saves_offsets_and_uses_order0_and_user_masks(segment, tiny_truth, 
     assert residual[:, 4:-4].std() < 0.5 * (truth - truth.mean(axis=0))[:, 4:-4].std()
 
 
-def test_step_skips_after_clean_flicker_noise_unless_forced(segment):
+@pytest.mark.parametrize("group_step", ["clean_flicker_noise", "soss_oneoverf_groups"])
+def test_step_skips_after_group_level_cleaning_unless_forced(segment, group_step):
     model = segment.copy()
-    model.meta.cal_step.clean_flicker_noise = "COMPLETE"
+    setattr(model.meta.cal_step, group_step, "COMPLETE")
     skipped = SossOneOverFStep.call(model)
     assert skipped.meta.cal_step.soss_oneoverf == "SKIPPED"
     np.testing.assert_array_equal(skipped.data, segment.data)

@@ -19,6 +19,18 @@ of the trace's mean pixel: +100 ppm on a 2 % transit, 6 sigma). So the model
 is ``scale x (ramp - sky) + sky``, the sky being each column's median ramp
 over its background pixels.
 
+That split is still not exact: the background pixels also hold light that
+transits (the wings of the orders, whose level the column median puts in the
+sky) and light that does not (field stars, zodiacal structure the median
+misses). Whatever the model gets wrong there follows the star's brightness,
+so the fitted offsets would follow the transit and their subtraction would
+change the depth (measured on a scene without 1/f: offsets proportional to
+``scale - 1`` that make the depths 0.4-0.8 % too shallow). The 1/f of the
+readout knows nothing of the star, so `transit_leak` fits, per column, group
+and coefficient, the part of the offsets proportional to ``scale - 1`` over
+integrations spread through the exposure, and `remove_group_oneoverf`
+leaves it in the data.
+
 The functions take plain arrays: groups ``(nints, ngroups, ny, nx)`` float32
 (corrected in place), a background mask ``(ny, nx)``, and flags as booleans.
 """
@@ -34,6 +46,8 @@ __all__ = [
     "column_sky",
     "column_offsets",
     "offset_image",
+    "fit_group_oneoverf",
+    "transit_leak",
     "remove_group_oneoverf",
 ]
 
@@ -187,7 +201,70 @@ def offset_image(coef, ny):
     return image
 
 
-def remove_group_oneoverf(groups, ramp, scale, keep, science, bad=None, degree=0, clip=4.0):
+def fit_group_oneoverf(groups, ramp, scale, keep, bad=None, degree=0, clip=4.0):
+    """Each integration's fitted column 1/f, without changing the groups.
+
+    Parameters are those of `remove_group_oneoverf`.
+
+    Returns
+    -------
+    ndarray (nints, degree + 1, ngroups, nx) of float32
+    """
+    nints, ngroups, ny, nx = groups.shape
+    sky = column_sky(ramp, keep)
+    star = np.nan_to_num(ramp).astype(np.float32) - sky
+    out = np.empty((nints, degree + 1, ngroups, nx), np.float32)
+    for i in range(nints):
+        residual = groups[i] - np.float32(scale[i]) * star - sky
+        use = keep[None] if bad is None else keep[None] & ~bad[i]
+        out[i] = column_offsets(residual, use, degree, clip)
+    return out
+
+
+def transit_leak(coef, scale, smooth=101):
+    """The part of the fitted offsets that follows the star's brightness.
+
+    Light that the model misplaces accumulates like all charge, so the leak
+    of group ``g`` is ``lambda(x) (g + 1) (scale - 1)``: ``lambda`` is fitted
+    by least squares over integrations and groups at once (each
+    coefficient and column, with a constant per group), then smoothed by a
+    running median of ``smooth`` columns (what leaks varies slowly along the
+    trace; the median keeps the fit's noise out).
+
+    Parameters
+    ----------
+    coef : ndarray (nints, degree + 1, ngroups, nx)
+        `fit_group_oneoverf` of integrations spread over the exposure.
+    scale : ndarray (nints,)
+        Their `ramp_scale`.
+    smooth : int
+        Columns in the running median (1 = none).
+
+    Returns
+    -------
+    ndarray (degree + 1, ngroups, nx) of float32
+        Offset per unit of ``scale - 1``; 0 where it cannot be fitted.
+    """
+    from scipy.ndimage import median_filter
+
+    x = np.asarray(scale, np.float64) - 1.0
+    ok = np.isfinite(x)
+    x = x[ok] - x[ok].mean()
+    c = np.nan_to_num(np.asarray(coef, np.float64)[ok])
+    c -= c.mean(axis=0)
+    ngroups = c.shape[2]
+    tau = np.arange(1, ngroups + 1, dtype=np.float64)
+    denominator = (x**2).sum() * (tau**2).sum()
+    if not denominator > 0:
+        return np.zeros(coef.shape[1:], np.float32)
+    rate = np.einsum("i,g,ikgx->kx", x, tau, c) / denominator  # (degree + 1, nx)
+    if smooth > 1:
+        rate = median_filter(rate, size=(1, smooth), mode="mirror")
+    return (rate[:, None, :] * tau[None, :, None]).astype(np.float32)
+
+
+def remove_group_oneoverf(groups, ramp, scale, keep, science, bad=None, degree=0, clip=4.0,
+                          leak=None):
     """Subtract each group's fitted column 1/f from the science pixels, in place.
 
     Parameters
@@ -207,20 +284,18 @@ def remove_group_oneoverf(groups, ramp, scale, keep, science, bad=None, degree=0
         Values never fitted on (saturated, do-not-use, jumps).
     degree, clip
         See `column_offsets`.
+    leak : ndarray (degree + 1, ngroups, nx) or None
+        `transit_leak`: ``leak x (scale - 1)`` is left in the data.
 
     Returns
     -------
     ndarray (nints, degree + 1, ngroups, nx) of float32
         The coefficients removed (the constant term is the column offset).
     """
-    nints, ngroups, ny, nx = groups.shape
-    sky = column_sky(ramp, keep)
-    star = np.nan_to_num(ramp).astype(np.float32) - sky
-    out = np.empty((nints, degree + 1, ngroups, nx), np.float32)
-    for i in range(nints):
-        residual = groups[i] - np.float32(scale[i]) * star - sky
-        use = keep[None] if bad is None else keep[None] & ~bad[i]
-        coef = column_offsets(residual, use, degree, clip)
-        out[i] = coef
-        groups[i] -= np.where(science[None], offset_image(coef, ny), np.float32(0))
+    ny = groups.shape[2]
+    out = fit_group_oneoverf(groups, ramp, scale, keep, bad, degree, clip)
+    for i in range(groups.shape[0]):
+        if leak is not None:
+            out[i] -= leak * np.float32(scale[i] - 1.0)
+        groups[i] -= np.where(science[None], offset_image(out[i], ny), np.float32(0))
     return out

@@ -11,7 +11,13 @@ from jwst_soss_custom.stpipe import SossStep
 from jwst_soss_custom.tracing.refine import core_mask, refine_solution
 from jwst_soss_custom.tracing.tracing import predict_traces
 
-from .groups import median_ramp, ramp_scale, remove_group_oneoverf
+from .groups import (
+    fit_group_oneoverf,
+    median_ramp,
+    ramp_scale,
+    remove_group_oneoverf,
+    transit_leak,
+)
 from .oneoverf_step import load_mask
 
 __all__ = ["SossOneOverFGroupsStep"]
@@ -46,6 +52,7 @@ class SossOneOverFGroupsStep(SossStep):
     refine = boolean(default=True)  # refine pastasoss's trace positions on the median ramp
     scale_halfwidth = float(default=8.0, min=1)  # rows either side of order 1's centre summed for the per-integration scale
     mask_file = string(default=None)  # extra pixels to exclude: 2-D .npy or FITS, True/nonzero = exclude
+    decorrelate = boolean(default=True)  # leave in the data the part of the offsets that follows the star's brightness (fitted over the reference integrations): 1/f knows nothing of the transit
     reference_integrations = integer(default=64, min=2)  # integrations spread over the exposure whose median ramp is the star model
     save_offsets = boolean(default=False)  # save the removed coefficients and scales as <root>_oneoverf_groups.fits
     suffix = string(default='oneoverf_groups')  # suffix of the saved model
@@ -78,7 +85,8 @@ class SossOneOverFGroupsStep(SossStep):
         refpix = reference_pixels((ny, nx))
         scale = ramp_scale(model.data, ramp, trace, bad)
         coef = remove_group_oneoverf(
-            model.data, ramp, scale, keep, ~refpix, bad=bad, degree=self.degree, clip=self.clip
+            model.data, ramp, scale, keep, ~refpix, bad=bad, degree=self.degree, clip=self.clip,
+            leak=cache["leak"],
         )
         rms = float(np.sqrt(np.nanmean(coef[:, 0, :, 4:-4] ** 2)))
         npix = int(np.median(keep.sum(axis=0)))
@@ -92,7 +100,7 @@ class SossOneOverFGroupsStep(SossStep):
             "degree": int(self.degree), "rms_offset_dn": rms, "background_pixels_median": npix,
         }
         if self.save_offsets:
-            self._save_offsets(model, coef, scale, keep)
+            self._save_offsets(model, coef, scale, keep, cache["leak"])
         self.record_step_status(model)
         return model
 
@@ -128,11 +136,20 @@ class SossOneOverFGroupsStep(SossStep):
         if self.mask_file:
             excluded |= load_mask(self.mask_file, shape)
         trace = core_mask([solution.orders[1].y], shape, self.scale_halfwidth) & ~refpix
-        log.info("Group-level 1/f star model: median ramp of %d integrations.", len(groups))
-        return {"ramp": ramp, "keep": ~excluded, "trace": trace}
+        keep = ~excluded
+        leak, note = None, ""
+        if self.decorrelate:
+            scale = ramp_scale(groups, ramp, trace, bad)
+            coef = fit_group_oneoverf(groups, ramp, scale, keep, bad, self.degree, self.clip)
+            leak = transit_leak(coef, scale)
+            note = (f"; the offsets' part following its brightness (scale "
+                    f"{np.nanmin(scale):.4f}-{np.nanmax(scale):.4f}) is left in the data")
+        log.info("Group-level 1/f star model: median ramp of %d integrations%s.",
+                 len(groups), note)
+        return {"ramp": ramp, "keep": keep, "trace": trace, "leak": leak}
 
-    def _save_offsets(self, model, coef, scale, keep):
-        """Coefficients (nints, degree+1, ngroups, ncols), scales and the fit mask as FITS."""
+    def _save_offsets(self, model, coef, scale, keep, leak):
+        """Coefficients (nints, degree+1, ngroups, ncols), scales, fit mask and leak as FITS."""
         from astropy.io import fits
 
         path = self.make_output_path(
@@ -144,6 +161,7 @@ class SossOneOverFGroupsStep(SossStep):
             fits.ImageHDU(coef, name="COEFFS"),
             fits.ImageHDU(np.asarray(scale, np.float64), name="SCALE"),
             fits.ImageHDU(keep.astype(np.uint8), name="FITMASK"),
+            *([] if leak is None else [fits.ImageHDU(leak, name="LEAK")]),
         ]).writeto(path, overwrite=True)
         log.info("Saved group-level 1/f coefficients %s", path)
 

@@ -41,7 +41,7 @@ class SossOneOverFStep(SossStep):
     column_window = integer(default=31, min=1)  # running median (columns) of the per-column scaling (scale-chromatic, window)
     clip = float(default=5.0, min=1)  # outlier rejection threshold in sigma (all methods but median)
     mask_file = string(default=None)  # extra pixels to exclude: 2-D .npy or FITS, True/nonzero = exclude
-    force = boolean(default=False)  # correct even if the official clean_flicker_noise already ran
+    force = boolean(default=False)  # correct even if 1/f was already removed from the groups (clean_flicker_noise or soss_oneoverf_groups)
     save_offsets = boolean(default=False)  # save the fitted offsets as <root>_oneoverf_offsets.fits
     save_plot = boolean(default=False)  # save a diagnostic plot <root>_oneoverf.png
     suffix = string(default='oneoverf')  # suffix of the saved model
@@ -70,10 +70,15 @@ class SossOneOverFStep(SossStep):
         # Whether to skip is known from the metadata: no exposure statistics for it.
         model = self.prepare_output(input_data)
         check_soss_model(model)
-        if model.meta.cal_step.clean_flicker_noise == "COMPLETE" and not self.force:
+        done = _group_level_cleaning(model)
+        if done and not self.force:
+            # Two cleanings would fight over the same offsets: after
+            # soss_oneoverf_groups a second, rate-level pass made the
+            # white-light scatter 1.2x instead of 0.98x the photon limit
+            # (realistic_small; docs/steps/oneoverf_groups.md).
             log.warning(
-                "clean_flicker_noise already corrected 1/f noise in this input; skipping "
-                "so it is not corrected twice (set force=True to correct anyway)."
+                "%s already removed 1/f noise from the groups of this input; skipping "
+                "so it is not corrected twice (set force=True to correct anyway).", done
             )
             self.record_step_status(model, "SKIPPED")
             return model
@@ -174,3 +179,13 @@ def load_mask(path, shape):
     else:
         raise SossInputError(f"mask_file {path}: unknown format; give a 2-D .npy or FITS image.")
     return _frame_mask(array, shape, f"mask_file {path}")
+
+
+def _group_level_cleaning(model):
+    """The step that removed 1/f from the groups of ``model``'s ramps, or None."""
+    cal_step = model.meta.cal_step
+    if cal_step.clean_flicker_noise == "COMPLETE":
+        return "clean_flicker_noise"
+    if getattr(cal_step, "soss_oneoverf_groups", None) == "COMPLETE":
+        return "soss_oneoverf_groups"
+    return None

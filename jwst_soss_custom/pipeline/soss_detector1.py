@@ -23,7 +23,7 @@ from jwst_soss_custom._base.geometry import SUBSTRIP256_SHAPE
 from jwst_soss_custom.chunks import ChunkContext, RampBudget, plan_chunks
 from jwst_soss_custom.metadata import apply_segment_identity, inherit_metadata, product_name
 from jwst_soss_custom.oneoverf.groups_step import SossOneOverFGroupsStep
-from jwst_soss_custom.parallel import LocalExecutor, keep_freed_memory
+from jwst_soss_custom.parallel import LocalExecutor, keep_freed_memory, return_freed_memory
 from jwst_soss_custom.pipeline._handoff import hand_over, run_groups
 from jwst_soss_custom.ramp_source import RampSource
 from jwst_soss_custom.stpipe import SossPipeline
@@ -145,37 +145,49 @@ class SossDetector1Pipeline(SossPipeline):
         timer = StageTimer()
         with keep_freed_memory():
             with timer("exposure"):
-                cache = self._prepare_exposure(source, budget.sample_integrations)
+                cache = self._prepare_exposure(source, budget)
             executor = LocalExecutor(budget.processes if source.paths is not None else 1)
+            if executor.workers(len(groups)) > 1:
+                return_freed_memory()
             results, worked = run_groups(executor, _RampChunks(self, source, cache), groups,
                                          "soss_detector1_")
         timer.add(worked.seconds)
         log.info("Time budget (summed over processes): %s", timer.budget())
         return results[0] if len(results) == 1 else results
 
-    def _prepare_exposure(self, source, most):
+    def _prepare_exposure(self, source, budget):
         """The 1/f step's star model, from integrations spread over the exposure."""
         context = ChunkContext(None)
         step = self.oneoverf_groups
         if step.skip:
             return context.cache
-        count = min(step.reference_integrations, most)
+        count = min(step.reference_integrations, budget.sample_integrations)
         if count < step.reference_integrations:
             log.info("memory_limit allows a star model of %d integrations, not %d.",
                      count, step.reference_integrations)
-        pieces = []
-        for index, start, stop, stride in source.sample(count):
-            ramp = source.ramp(index, start, stop, stride)
-            for name in RAMP_STEPS[: RAMP_STEPS.index("oneoverf_groups")]:
-                ramp = getattr(self, name).run(ramp)
-            pieces.append(ramp)
-        sample = datamodels.RampModel(
-            data=np.concatenate([p.data for p in pieces]),
-            groupdq=np.concatenate([p.groupdq for p in pieces]),
-            pixeldq=np.bitwise_or.reduce([p.pixeldq for p in pieces]),
-        )
-        inherit_metadata(sample, pieces[0])
-        del pieces
+        plan = source.sample(count)
+        total = sum(len(range(start, stop, stride)) for _, start, stop, stride in plan)
+        shape = (total, source.ngroups, *SUBSTRIP256_SHAPE)
+        sample = datamodels.RampModel(data=np.empty(shape, np.float32),
+                                      groupdq=np.empty(shape, np.uint8))
+        row = 0
+        for index, start, stop, stride in plan:
+            # Through the steps before the 1/f step a chunk at a time; only
+            # the corrected groups and flags are kept.
+            picks = range(start, stop, stride)
+            for first in range(0, len(picks), budget.chunk_integrations):
+                part = picks[first : first + budget.chunk_integrations]
+                ramp = source.ramp(index, part.start, part[-1] + 1, stride)
+                for name in RAMP_STEPS[: RAMP_STEPS.index("oneoverf_groups")]:
+                    ramp = getattr(self, name).run(ramp)
+                n = len(part)
+                sample.data[row : row + n] = ramp.data
+                sample.groupdq[row : row + n] = ramp.groupdq
+                sample.pixeldq = ramp.pixeldq if row == 0 else sample.pixeldq | ramp.pixeldq
+                if row == 0:
+                    inherit_metadata(sample, ramp)
+                row += n
+                del ramp
         step.prepare_exposure(context, sample)
         return context.cache
 
