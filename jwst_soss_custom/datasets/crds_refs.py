@@ -4,14 +4,17 @@
 ``calwebb_detector1`` needs for NIRISS SOSS (``mask``, ``saturation``,
 ``superbias``, ``linearity``, ``dark``, ``gain``, ``readnoise``), each a
 stdatamodels reference model with its ``REFTYPE`` and the subarray it
-covers, so it can be given as ``override_<reftype>``.
+covers, so it can be given as ``override_<reftype>``. Beside them it writes
+a PASTASOSS reference (`write_pastasoss_reference`, from the ``pastasoss``
+package), which ``clean_flicker_noise`` needs for SOSS.
 
 The official steps record the CRDS context they used when they finish, which
 needs a CRDS configuration even when every reference is overridden. Offline,
 CRDS reads it from a cache: `write_offline_crds_cache` writes a minimal one
-(an empty context ``jwst_0000.pmap``), `offline_crds_environment` gives the
-variables that point CRDS at it without any server, and `offline_crds` sets
-them for the duration of a block.
+(a context ``jwst_0000.pmap`` that knows only the few reference types that
+steps run inside ``clean_flicker_noise`` look up themselves),
+`offline_crds_environment` gives the variables that point CRDS at it without
+any server, and `offline_crds` sets them for the duration of a block.
 """
 
 import contextlib
@@ -21,13 +24,17 @@ from pathlib import Path
 import numpy as np
 from stdatamodels.jwst import datamodels
 
-from jwst_soss_custom._base.geometry import NX
+from jwst_soss_custom._base.geometry import NX, NY
 from jwst_soss_custom.datasets.writer import save_atomic
 
 __all__ = [
     "REFERENCE_TYPES",
     "SKIPPED_STEPS",
+    "PASTASOSS_FILE",
+    "CLEAN_FLICKER_NOISE_TSO",
+    "NESTED_NOT_AVAILABLE",
     "reference_filename",
+    "write_pastasoss_reference",
     "write_references",
     "detector1_overrides",
     "strun_arguments",
@@ -44,6 +51,24 @@ REFERENCE_TYPES = ("mask", "saturation", "superbias", "linearity", "dark", "gain
 #: and clean_flicker_noise already); ipc has no NIRISS correction in CRDS.
 SKIPPED_STEPS = ("ipc", "persistence")
 
+#: The PASTASOSS reference `write_references` writes beside the others (the
+#: same for every simulated exposure: it is not a key of their dictionary).
+PASTASOSS_FILE = "soss_pastasoss.asdf"
+
+#: clean_flicker_noise's settings for time series (``median_image``: the
+#: scaled median of the integrations is subtracted before the 1/f fit; the
+#: traces are masked from the PASTASOSS reference).
+CLEAN_FLICKER_NOISE_TSO = {"skip": False, "background_method": "median_image",
+                           "mask_science_regions": True}
+
+#: Reference types that steps run inside clean_flicker_noise look up in CRDS
+#: themselves, where no ``override_`` reaches them, and that the offline
+#: cache answers with "N/A": the SOSS background subtraction (``bkg``) and
+#: the white light (``wavelengthrange``) of its median image, which then go
+#: on without. Its draft ramp fit needs ``gain`` and ``readnoise``, which
+#: the cache answers with the simulator's files.
+NESTED_NOT_AVAILABLE = ("bkg", "wavelengthrange")
+
 _OFFLINE_CONTEXT = "jwst_0000.pmap"
 _SERVERLESS_URL = "https://jwst-serverless-mode.stsci.edu"
 
@@ -59,6 +84,8 @@ def _describe(model, reftype, config, description):
     meta.instrument.name = "NIRISS"
     meta.instrument.detector = "NIS"
     meta.exposure.type = "NIS_SOSS"
+    if config is None:  # not tied to a subarray
+        return model
     meta.subarray.name = config.subarray
     meta.subarray.xstart = 1
     meta.subarray.xsize = NX
@@ -67,6 +94,97 @@ def _describe(model, reftype, config, description):
     meta.subarray.fastaxis = -2
     meta.subarray.slowaxis = -1
     return model
+
+
+def write_pastasoss_reference(path):
+    """Write a PASTASOSS reference built from the data of the ``pastasoss`` package.
+
+    jwst reads the SOSS trace positions and wavelengths from this reference
+    (`jwst.extract_1d.soss_extract.pastasoss`), e.g. for ``clean_flicker_noise``
+    with ``background_method="median_image"`` or ``mask_science_regions``.
+    It holds, for orders 1 and 2, pastasoss's reference trace at the commanded
+    pupil-wheel position with its rotation pivot, and pastasoss's wavelength
+    polynomial in (column, pupil-wheel offset), so that jwst reproduces the
+    traces and wavelengths pastasoss predicts at any PWCPOS within the bounds.
+    Throughputs, which jwst's ATOCA extraction reads but ``clean_flicker_noise``
+    does not, are the SPECTRACE order throughputs packaged here.
+
+    Parameters
+    ----------
+    path : str or Path
+        Output file, ``.asdf`` (the model has arrays that FITS cannot hold).
+
+    Returns
+    -------
+    Path
+    """
+    from pastasoss import soss_traces, wavecal
+
+    from jwst_soss_custom._base.data import load_throughput
+
+    cmd = soss_traces.PWCPOS_CMD
+    table = load_throughput()
+    model = datamodels.PastasossModel()
+    traces, wavecal_models, throughputs, offsets = [], [], [], []
+    for order in (1, 2):
+        key = f"order{order}"
+        x, y, pivot = soss_traces.get_reference_trace(soss_traces.REFERENCE_TRACE_FILES[key])
+        traces.append({
+            "spectral_order": order,
+            "pivot_x": float(pivot[0]),
+            "pivot_y": float(pivot[1]),
+            "trace": np.column_stack([x, y]).astype(np.float64),
+            "oversampling": 1,
+            # Columns up to the last one where the order is on SUBSTRIP256.
+            "cutoff": int(min(x[y <= NY - 1].max() + 1, NX)),
+        })
+        fit = wavecal.get_wavecal_meta_for_spectral_order(key)
+        low = np.array(fit.scaler_data_min_, dtype=np.float64)
+        high = np.array(fit.scaler_data_max_, dtype=np.float64)
+        if order == 2:
+            # pastasoss's order-2 model scales the pupil-wheel angle itself
+            # (wavecal_model_order2_poly), jwst always the offset from the
+            # commanded position: the same scaling, in offsets.
+            low[1] -= cmd
+            high[1] -= cmd
+        offsets.append((low[1], high[1]))
+        # pastasoss's features are x, o, x^2, x o, o^2, ... after the
+        # intercept: jwst's coefficient order C00, C10, C01, C20, C11, C02, ...
+        wavecal_models.append({
+            "spectral_order": order,
+            "polynomial_degree": int(fit.poly_degree),
+            "coefficients": np.concatenate([[fit.intercept], fit.coefficients]).astype(np.float64),
+            "coefficient_labels": "C00 C10 C01 C20 C11 C02 ... (x: column, y: PWCPOS offset)",
+            "scale_extents": np.array([[low[0], low[1]], [high[0], high[1]]]),
+        })
+        throughputs.append({
+            "spectral_order": order,
+            "wavelength": np.asarray(table["wavelength"], dtype=np.float64),
+            "throughput": np.asarray(table[f"throughput_{order}"], dtype=np.float64),
+        })
+    model.traces = traces
+    model.wavecal_models = wavecal_models
+    model.throughputs = throughputs
+    _describe(model, "pastasoss", None,
+              "SOSS traces and wavelengths of the pastasoss package (orders 1, 2)")
+    meta = model.meta
+    meta.instrument.filter = "CLEAR"
+    meta.pwcpos_cmd = cmd
+    # jwst refuses a PWCPOS outside these: the union of the pupil-wheel
+    # ranges the two wavelength models were fitted over.
+    meta.pwcpos_bounds = [cmd + min(o[0] for o in offsets), cmd + max(o[1] for o in offsets)]
+    # Full-frame geometry of the wavelength maps: SUBSTRIP256 is the top
+    # 256 of 2048 rows, and the maps are made on a 300-row strip around it.
+    meta.soss_xdim = NX
+    meta.soss_ydim = 300
+    meta.subarray_ymin = NX - NY
+    # A 1 nm grid covering all orders, and jwst's default order-2 cutoffs.
+    meta.wavemap_wlmin = 0.5
+    meta.wavemap_wlmax = 5.5
+    meta.wavemap_nwl = 5001
+    meta.order2_separation_cutoff = [0.77, 0.95]
+    model.validate()
+    return save_atomic(model, Path(path))
 
 
 def reference_filename(config, reftype):
@@ -140,11 +258,14 @@ def write_references(maps, config, output_dir):
         if reftype in ("gain", "readnoise"):
             model.meta.bunit_data = "electrons/DN" if reftype == "gain" else "DN"
         paths[reftype] = save_atomic(model, out / reference_filename(config, reftype))
-    write_offline_crds_cache(out / "crds_cache")
+    write_pastasoss_reference(out / PASTASOSS_FILE)
+    selected = {"gain": paths["gain"], "readnoise": paths["readnoise"]}
+    selected.update(dict.fromkeys(NESTED_NOT_AVAILABLE, "N/A"))
+    write_offline_crds_cache(out / "crds_cache", selected)
     return paths
 
 
-def detector1_overrides(references, steps=None):
+def detector1_overrides(references, steps=None, clean_flicker_noise=False):
     """``steps`` dictionary that runs the official Detector1 on these references.
 
     Parameters
@@ -155,6 +276,12 @@ def detector1_overrides(references, steps=None):
         The step names of the pipeline to run (e.g.
         ``SossDetector1Pipeline.step_defs``); settings of other steps are
         left out. Default: those of the official ``calwebb_detector1``.
+    clean_flicker_noise : bool, optional
+        Run ``clean_flicker_noise`` (skipped by default) with its time-series
+        settings (`CLEAN_FLICKER_NOISE_TSO`) and the PASTASOSS reference:
+        ``references["pastasoss"]`` if given, else `PASTASOSS_FILE` beside
+        the mask. Its other needs come from the offline cache (see
+        `NESTED_NOT_AVAILABLE`).
 
     Returns
     -------
@@ -180,51 +307,70 @@ def detector1_overrides(references, steps=None):
     steps["refpix"] = {"override_refpix": "N/A", "override_sirskernel": "N/A"}
     steps["rscd"] = {"override_rscd": "N/A"}
     steps["reset"] = {"override_reset": "N/A"}
+    if clean_flicker_noise:
+        pastasoss = r.get("pastasoss", str(Path(r["mask"]).parent / PASTASOSS_FILE))
+        # The flat is read only with apply_flat_field (off), but the
+        # pipeline prefetches every reference of a step that runs.
+        steps["clean_flicker_noise"] = {**CLEAN_FLICKER_NOISE_TSO,
+                                        "override_pastasoss": pastasoss, "override_flat": "N/A"}
     if names is not None:
         steps = {name: values for name, values in steps.items() if name in set(names)}
     return steps
 
 
-def strun_arguments(references, steps=None):
-    """The same overrides as ``strun`` command-line arguments (``steps`` as above)."""
+def strun_arguments(references, steps=None, clean_flicker_noise=False):
+    """The same overrides as ``strun`` command-line arguments (arguments as above)."""
     args = []
-    for step, values in detector1_overrides(references, steps).items():
+    for step, values in detector1_overrides(references, steps, clean_flicker_noise).items():
         for key, value in values.items():
             args.append(f"--steps.{step}.{key}={value}")
     return args
 
 
-_MAPPINGS = {
-    _OFFLINE_CONTEXT: ("PIPELINE", "'parkey' : ('META.INSTRUMENT.NAME',),",
-                       "    'NIRISS' : 'jwst_niriss_0000.imap',\n"),
-    "jwst_niriss_0000.imap": ("INSTRUMENT", "'parkey' : (),", ""),
-}
+def _write_mapping(folder, name, header, selector):
+    """Write one CRDS mapping file with its checksum."""
+    from crds.core.utils import str_checksum
+
+    fields = {"derived_from": "jwst_soss_custom offline cache", **header, "name": name,
+              "observatory": "JWST"}
+    lines = "".join(f"    {key!r} : {value!r},\n" for key, value in sorted(fields.items()))
+    text = f"header = {{\n{lines}}}\n\nselector = {selector}\n"
+    # CRDS verifies a mapping's checksum, computed without the sha1sum line.
+    text = text.replace("    'parkey'", f"    'sha1sum' : '{str_checksum(text)}',\n    'parkey'")
+    (folder / name).write_text(text)
 
 
-def write_offline_crds_cache(path):
+def write_offline_crds_cache(path, selected=None):
     """Write a minimal CRDS cache that works with no server.
 
-    It holds the cached server configuration and an empty context
-    (``jwst_0000.pmap`` with an empty NIRISS mapping): every reference must
-    then be an override, and an unknown reference type is refused by CRDS
-    by name rather than looked up on a server.
+    It holds the cached server configuration and a context
+    (``jwst_0000.pmap``) whose NIRISS mapping knows only the reference types
+    of ``selected``: every other reference must be an override, and an
+    unknown reference type is refused by CRDS by name rather than looked up
+    on a server.
 
     Parameters
     ----------
     path : str or Path
         Folder to use as ``CRDS_PATH``.
+    selected : dict of str to path or str, optional
+        Reference type to the file the cache selects for any NIRISS
+        exposure, or ``"N/A"`` (CRDS's "no such reference"). Steps that
+        other steps run inside themselves take no override and can only
+        get references this way. Default: none.
 
     Returns
     -------
     Path
     """
-    from crds.core.utils import str_checksum
-
     path = Path(path)
     config = path / "config" / "jwst"
     mappings = path / "mappings" / "jwst"
-    config.mkdir(parents=True, exist_ok=True)
-    mappings.mkdir(parents=True, exist_ok=True)
+    # CRDS's default layout, written down so that it does not guess it.
+    references = path / "references" / "jwst" / "niriss"
+    for folder in (config, mappings, references):
+        folder.mkdir(parents=True, exist_ok=True)
+    (config / "ref_cache_subdir_mode").write_text("instrument\n")
     info = {
         "observatory": "jwst",
         "operational_context": _OFFLINE_CONTEXT,
@@ -237,23 +383,24 @@ def write_offline_crds_cache(path):
         "bad_files_set": set(),
     }
     (config / "server_config").write_text(repr(info) + "\n")
-    for name, (kind, parkey, selector) in _MAPPINGS.items():
-        extra = "    'instrument' : 'NIRISS',\n" if kind == "INSTRUMENT" else ""
-        text = (
-            "header = {\n"
-            "    'derived_from' : 'jwst_soss_custom offline cache',\n"
-            f"{extra}"
-            f"    'mapping' : '{kind}',\n"
-            f"    'name' : '{name}',\n"
-            "    'observatory' : 'JWST',\n"
-            f"    {parkey}\n"
-            "}\n\nselector = {\n"
-            f"{selector}"
-            "}\n"
-        )
-        # CRDS verifies a mapping's checksum, computed without the sha1sum line.
-        text = text.replace("    'parkey'", f"    'sha1sum' : '{str_checksum(text)}',\n    'parkey'")
-        (mappings / name).write_text(text)
+    _write_mapping(mappings, _OFFLINE_CONTEXT,
+                   {"mapping": "PIPELINE", "parkey": ("META.INSTRUMENT.NAME",)},
+                   "{'NIRISS' : 'jwst_niriss_0000.imap'}")
+    rmaps = {}
+    for reftype, file in (selected or {}).items():
+        if str(file) != "N/A":
+            # A link in the cache, where CRDS looks for the files it selects.
+            link = references / Path(file).name
+            link.unlink(missing_ok=True)
+            link.symlink_to(os.path.relpath(Path(file).resolve(), references))
+            file = link.name
+        rmaps[reftype] = f"jwst_niriss_{reftype}_0000.rmap"
+        _write_mapping(mappings, rmaps[reftype],
+                       {"classes": ("Match",), "filekind": reftype.upper(), "instrument": "NIRISS",
+                        "mapping": "REFERENCE", "parkey": (("META.INSTRUMENT.DETECTOR",),)},
+                       f"Match({{('NIS',) : {str(file)!r}}})")
+    _write_mapping(mappings, "jwst_niriss_0000.imap",
+                   {"instrument": "NIRISS", "mapping": "INSTRUMENT", "parkey": ()}, repr(rmaps))
     return path
 
 
