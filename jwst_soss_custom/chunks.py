@@ -45,11 +45,16 @@ class ChunkContext:
         traces), by step alias (`step_cache`): computed by a step for the
         first chunk, reused for the others. One dict per exposure and
         process.
+    results : dict
+        What a step leaves of this chunk, by step alias, for the pipeline
+        to gather over all chunks (the 1/f step's leak sums in
+        `soss_detector1`).
     """
 
     statistics: ExposureStatistics
     core: slice = field(default_factory=lambda: slice(None))
     cache: dict = field(default_factory=dict)
+    results: dict = field(default_factory=dict)
 
     @classmethod
     def standalone(cls, model):

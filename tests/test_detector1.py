@@ -45,7 +45,8 @@ def test_strun_soss_detector1_cleans_the_groups_and_names_products(raw, tmp_path
     proc = subprocess.run(
         [str(Path(sys.executable).with_name("strun")), "soss_detector1", str(asn),
          f"--output_dir={tmp_path}", "--steps.jump.rejection_threshold=5.5",
-         "--steps.oneoverf_groups.save_offsets=true", *args],
+         "--steps.oneoverf_groups.save_offsets=true",
+         "--steps.oneoverf_groups.save_plot=true", *args],
         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=900,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -60,8 +61,14 @@ def test_strun_soss_detector1_cleans_the_groups_and_names_products(raw, tmp_path
         Path(f).name.replace("_uncal", "_rateints") for f in files
     ]
     assert len(list(tmp_path.glob("*_oneoverf_groups.fits"))) == 2
+    assert len(list(tmp_path.glob("*_oneoverf_groups.png"))) == 2
+    # The leak fitted over both segments went into the slopes; the segments
+    # waited for it under names no reader takes for products.
+    assert "Added to the slopes the 1/f offsets' part" in proc.stderr
+    assert not list(tmp_path.glob(".*partial*"))
     with datamodels.open(products[0]) as model:
         assert model.meta.cal_step.soss_oneoverf_groups == "COMPLETE"
+        assert model.meta.filename == products[0].name
         ours = model.data.copy()
     # The official Detector1 on the same ramps.
     from astropy.io import fits

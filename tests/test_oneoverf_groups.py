@@ -6,9 +6,12 @@ import pytest
 from jwst_soss_custom.oneoverf.groups import (
     column_offsets,
     fit_group_oneoverf,
+    leak_projection,
+    leak_slopes,
     median_ramp,
     ramp_scale,
     remove_group_oneoverf,
+    subtract_group_oneoverf,
     transit_leak,
 )
 
@@ -111,7 +114,8 @@ def test_star_light_among_the_background_pixels_does_not_leak_into_the_depth():
     in transit the fitted offsets dip by DEPTH x 6 DN per group and their
     subtraction gives the 16 trace rows back ~16 x 6 x DEPTH DN per group:
     the depth comes out ~370 ppm too shallow. `transit_leak` (fitted here on
-    the same integrations) leaves that part in the data.
+    the same integrations) leaves that part in the data, in the groups or,
+    the same, in the slopes after the fit (`leak_slopes`).
     """
     plain, decorrelated = [], []
     for seed in range(6):
@@ -121,7 +125,8 @@ def test_star_light_among_the_background_pixels_does_not_leak_into_the_depth():
         ramp = median_ramp(groups)
         scale = ramp_scale(groups, ramp, trace)
         # The wings are the same in every column here: one leak for all.
-        leak = transit_leak(fit_group_oneoverf(groups, ramp, scale, keep), scale, smooth=NX - 1)
+        coef = fit_group_oneoverf(groups, ramp, scale, keep)
+        leak = transit_leak(leak_projection(coef), scale, NGROUPS, smooth=NX - 1)
         science = np.ones((NY, NX), bool)
         for out, this in ((plain, None), (decorrelated, leak)):
             cleaned = groups.copy()
@@ -132,17 +137,76 @@ def test_star_light_among_the_background_pixels_does_not_leak_into_the_depth():
     assert abs(np.mean(decorrelated)) < 3 * error + 5e-6, (decorrelated, error)
 
 
+@pytest.mark.parametrize("weights", [np.ones(NGROUPS), np.array([4.0, 1.0, 0.5, 1.0, 4.0])])
+def test_the_leak_left_in_the_groups_or_added_to_the_slopes_is_the_same(weights):
+    """soss_detector1 cleans chunks and adds the exposure's leak after ramp fitting.
+
+    Exact for any weighting of the groups (optimal weighting gives bright and
+    faint pixels different weights), since the leak is linear in the group.
+    """
+    groups, _, keep, trace, _ = _scene(5, wings=6.0, oneoverf=2.0)
+    ramp = median_ramp(groups)
+    scale = ramp_scale(groups, ramp, trace)
+    coef = fit_group_oneoverf(groups, ramp, scale, keep)
+    leak = transit_leak(leak_projection(coef), scale, NGROUPS, smooth=NX - 1)
+    assert np.abs(leak).max() > 0
+    science = np.ones((NY, NX), bool)
+    in_groups, plain = groups.copy(), groups.copy()
+    subtract_group_oneoverf(in_groups, coef.copy(), scale, science, leak)
+    subtract_group_oneoverf(plain, coef.copy(), scale, science)
+
+    def slopes(ramps):
+        g = np.arange(NGROUPS, dtype=np.float64)
+        centred = g - (weights * g).sum() / weights.sum()
+        kernel = weights * centred / (weights * centred**2).sum()
+        return np.einsum("g,igyx->iyx", kernel, ramps.astype(np.float64))
+
+    group_time = 5.49
+    added = leak_slopes(leak, scale, NY, group_time)
+    np.testing.assert_allclose(slopes(in_groups) / group_time,
+                               slopes(plain) / group_time + added, atol=2e-5)
+
+
 def test_offsets_that_do_not_follow_the_star_are_not_called_a_leak():
     """Pure 1/f and no wings: the leak fitted is noise, not a change of the depth."""
     groups, injected, keep, trace, _ = _scene(3)
     ramp = median_ramp(groups)
     scale = ramp_scale(groups, ramp, trace)
     coef = fit_group_oneoverf(groups, ramp, scale, keep)
-    leak = transit_leak(coef, scale)
-    assert leak.shape == coef.shape[1:]
+    projection = leak_projection(coef)
+    leak = transit_leak(projection, scale, NGROUPS)
+    assert leak.shape == (coef.shape[1], NX)
     # Times the transit's depth, the leak is a small share of the offsets' noise.
-    assert np.abs(leak * DEPTH).mean() < 0.3 * np.std(injected)
-    assert not transit_leak(coef, np.ones(NINTS)).any()
+    assert np.abs(leak * NGROUPS * DEPTH).mean() < 0.3 * np.std(injected)
+    assert not transit_leak(projection, np.ones(NINTS), NGROUPS).any()
+
+
+def test_a_leak_the_data_do_not_measure_is_shrunk_one_they_do_is_kept():
+    """Offsets of pure noise (shared by all columns, as low-frequency 1/f) give no leak.
+
+    With the noise shared by all columns the running median cannot average
+    it: the shuffled-scale trials see that and shrink the fit towards 0,
+    while a leak well above that noise comes through within its error.
+    """
+    nints, ngroups, nx = 300, 9, 256
+    scale = np.ones(nints)
+    scale[100:200] = 1.0 - DEPTH
+    tau = np.arange(1, ngroups + 1)
+    norm = np.sqrt((tau**2).sum())
+    x = scale - scale.mean()
+    # The fit's noise for offsets of 3 DN per group and integration.
+    sigma = 3.0 / np.sqrt((x**2).sum()) / norm
+    raw, shrunk = [], []
+    for seed in range(20):
+        rng = np.random.default_rng(seed)
+        noise = rng.normal(0, 3.0 * norm, (nints, 1, 1)) * np.ones((1, 1, nx))
+        raw.append(np.abs(transit_leak(noise, scale, ngroups, trials=0)).mean())
+        shrunk.append(np.abs(transit_leak(noise, scale, ngroups)).mean())
+    assert 0.5 * sigma < np.mean(raw) < 1.2 * sigma  # |N(0, sigma)| averages 0.8 sigma
+    assert np.mean(shrunk) < 0.5 * np.mean(raw)
+    true = 20 * sigma
+    leaking = noise + true * (tau**2).sum() * (scale - 1)[:, None, None]
+    np.testing.assert_allclose(transit_leak(leaking, scale, ngroups), true, rtol=0.25)
 
 
 def test_a_constant_per_column_leaves_the_drift_a_line_removes_it():

@@ -41,6 +41,7 @@ __all__ = [
     "write_offline_crds_cache",
     "offline_crds_environment",
     "offline_crds",
+    "main",
 ]
 
 #: Reference types written, in Detector1 order.
@@ -445,3 +446,51 @@ def offline_crds(cache):
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+def main(argv=None):
+    """Print what ``strun`` needs to run a Stage 1 offline on the simulator's references.
+
+    ``python -m jwst_soss_custom.datasets.crds_refs REFS_DIR [--pipeline P] [--env]``
+    prints the ``--steps.<step>.override_<reftype>=`` arguments for
+    ``soss_detector1`` (default) or ``calwebb_detector1``, one per line;
+    with ``--env`` it prints the ``NAME=value`` variables that point CRDS at
+    the cache in ``REFS_DIR/crds_cache`` instead. Both are for shells::
+
+        export $(python -m jwst_soss_custom.datasets.crds_refs raw/refs --env)
+        strun soss_detector1 asn.json $(python -m jwst_soss_custom.datasets.crds_refs raw/refs)
+    """
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(
+        prog="python -m jwst_soss_custom.datasets.crds_refs",
+        description=main.__doc__.splitlines()[0],
+    )
+    parser.add_argument("refs", type=Path, help="the refs/ folder soss_simulate wrote")
+    parser.add_argument("--pipeline", choices=("soss_detector1", "calwebb_detector1"),
+                        default="soss_detector1")
+    parser.add_argument("--env", action="store_true",
+                        help="print the CRDS variables instead of the strun arguments")
+    args = parser.parse_args(argv)
+    if args.env:
+        lines = [f"{k}={v}" for k, v in offline_crds_environment(args.refs / "crds_cache").items()]
+    else:
+        references = {}
+        for reftype in REFERENCE_TYPES:
+            found = sorted(args.refs.glob(f"*_{reftype}.fits"))
+            if not found:
+                sys.exit(f"error: no *_{reftype}.fits in {args.refs}; give the refs/ folder "
+                         "that soss_simulate --level uncal wrote.")
+            references[reftype] = found[0].resolve()
+        steps = None
+        if args.pipeline == "soss_detector1":
+            from jwst_soss_custom.pipeline.soss_detector1 import SossDetector1Pipeline
+
+            steps = SossDetector1Pipeline.step_defs
+        lines = strun_arguments(references, steps)
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

@@ -13,9 +13,10 @@ from jwst_soss_custom.tracing.tracing import predict_traces
 
 from .groups import (
     fit_group_oneoverf,
+    leak_projection,
     median_ramp,
     ramp_scale,
-    remove_group_oneoverf,
+    subtract_group_oneoverf,
     transit_leak,
 )
 from .oneoverf_step import load_mask
@@ -52,9 +53,10 @@ class SossOneOverFGroupsStep(SossStep):
     refine = boolean(default=True)  # refine pastasoss's trace positions on the median ramp
     scale_halfwidth = float(default=8.0, min=1)  # rows either side of order 1's centre summed for the per-integration scale
     mask_file = string(default=None)  # extra pixels to exclude: 2-D .npy or FITS, True/nonzero = exclude
-    decorrelate = boolean(default=True)  # leave in the data the part of the offsets that follows the star's brightness (fitted over the reference integrations): 1/f knows nothing of the transit
+    decorrelate = boolean(default=True)  # leave in the data the part of the offsets that follows the star's brightness (fitted over every integration): 1/f knows nothing of the transit
     reference_integrations = integer(default=64, min=2)  # integrations spread over the exposure whose median ramp is the star model
     save_offsets = boolean(default=False)  # save the removed coefficients and scales as <root>_oneoverf_groups.fits
+    save_plot = boolean(default=False)  # save a diagnostic plot <root>_oneoverf_groups.png (per chunk in soss_detector1)
     suffix = string(default='oneoverf_groups')  # suffix of the saved model
     """  # noqa: E501
 
@@ -84,10 +86,22 @@ class SossOneOverFGroupsStep(SossStep):
         ramp, keep, trace = cache["ramp"], cache["keep"], cache["trace"]
         refpix = reference_pixels((ny, nx))
         scale = ramp_scale(model.data, ramp, trace, bad)
-        coef = remove_group_oneoverf(
-            model.data, ramp, scale, keep, ~refpix, bad=bad, degree=self.degree, clip=self.clip,
-            leak=cache["leak"],
-        )
+        coef = fit_group_oneoverf(model.data, ramp, scale, keep, bad, self.degree, self.clip)
+        leak = None
+        if self.decorrelate and context is None:
+            # The whole exposure is here: its leak, fitted on every integration.
+            leak = transit_leak(leak_projection(coef), scale, ngroups)
+            log.info("Left in the data the offsets' part following the star's brightness "
+                     "(scale %.4f-%.4f): %s.", np.nanmin(scale), np.nanmax(scale),
+                     leak_summary(leak, ngroups))
+        elif self.decorrelate:
+            # A chunk: the pipeline fits the leak over all chunks and adds it
+            # to the slopes (`leak_slopes`), exact as the leak is linear in the group.
+            context.results[self.class_alias] = {
+                "projection": leak_projection(coef).astype(np.float32), "scale": scale,
+            }
+        before = model.data[:, -1] - model.data[:, 0] if self.save_plot else None
+        subtract_group_oneoverf(model.data, coef, scale, ~refpix, leak)
         rms = float(np.sqrt(np.nanmean(coef[:, 0, :, 4:-4] ** 2)))
         npix = int(np.median(keep.sum(axis=0)))
         log.info(
@@ -100,7 +114,15 @@ class SossOneOverFGroupsStep(SossStep):
             "degree": int(self.degree), "rms_offset_dn": rms, "background_pixels_median": npix,
         }
         if self.save_offsets:
-            self._save_offsets(model, coef, scale, keep, cache["leak"])
+            self._save_offsets(model, coef, scale, keep, leak)
+        if self.save_plot:
+            from jwst_soss_custom.plotting.cleaning import plot_group_oneoverf
+
+            path = self.make_output_path(basepath=model.meta.filename, suffix="oneoverf_groups",
+                                         ext="png")
+            plot_group_oneoverf(before, model.data[:, -1] - model.data[:, 0],
+                                coef[:, 0, -1], keep, path)
+            log.info("Saved group-level 1/f plot %s", path)
         self.record_step_status(model)
         return model
 
@@ -136,17 +158,8 @@ class SossOneOverFGroupsStep(SossStep):
         if self.mask_file:
             excluded |= load_mask(self.mask_file, shape)
         trace = core_mask([solution.orders[1].y], shape, self.scale_halfwidth) & ~refpix
-        keep = ~excluded
-        leak, note = None, ""
-        if self.decorrelate:
-            scale = ramp_scale(groups, ramp, trace, bad)
-            coef = fit_group_oneoverf(groups, ramp, scale, keep, bad, self.degree, self.clip)
-            leak = transit_leak(coef, scale)
-            note = (f"; the offsets' part following its brightness (scale "
-                    f"{np.nanmin(scale):.4f}-{np.nanmax(scale):.4f}) is left in the data")
-        log.info("Group-level 1/f star model: median ramp of %d integrations%s.",
-                 len(groups), note)
-        return {"ramp": ramp, "keep": keep, "trace": trace, "leak": leak}
+        log.info("Group-level 1/f star model: median ramp of %d integrations.", len(groups))
+        return {"ramp": ramp, "keep": ~excluded, "trace": trace}
 
     def _save_offsets(self, model, coef, scale, keep, leak):
         """Coefficients (nints, degree+1, ngroups, ncols), scales, fit mask and leak as FITS."""
@@ -164,6 +177,15 @@ class SossOneOverFGroupsStep(SossStep):
             *([] if leak is None else [fits.ImageHDU(leak, name="LEAK")]),
         ]).writeto(path, overwrite=True)
         log.info("Saved group-level 1/f coefficients %s", path)
+
+
+def leak_summary(leak, ngroups):
+    """One line on a fitted leak: its size where it is largest, in DN per group."""
+    if leak is None or not np.any(leak):
+        return "none measurable"
+    peak = float(np.abs(leak[0]).max()) * ngroups
+    return (f"up to {peak:.3f} DN per unit of scale - 1 by the last group, "
+            f"{int(np.count_nonzero(leak[0]))} columns")
 
 
 def _bad_groups(model):

@@ -21,7 +21,7 @@ from jwst_soss_custom.timing import StageTimer
 __all__ = ["ScratchProduct", "collect", "hand_over", "run_groups"]
 
 
-def run_groups(executor, work, groups, prefix):
+def run_groups(executor, work, groups, prefix, finish=None):
     """Each group of chunks in turn, the groups over the executor's workers.
 
     Parameters
@@ -34,11 +34,16 @@ def run_groups(executor, work, groups, prefix):
     groups : list
     prefix : str
         Of the scratch folder's name.
+    finish : callable or None
+        Given every group's products as returned (in order, not yet read
+        back), the final products; called while the scratch files exist.
+        None: each product read back (`collect`).
 
     Returns
     -------
     products : list
-        Every group's products, in order, read back from scratch files.
+        Every group's products, in order, read back from scratch files (or
+        what ``finish`` made of them).
     timer : `~jwst_soss_custom.timing.StageTimer`
         The time per stage, summed over the groups.
     """
@@ -53,7 +58,8 @@ def run_groups(executor, work, groups, prefix):
             if executor.workers(len(groups)) > 1:
                 work.scratch = scratch
             outcomes = executor.map(work, groups)
-            products = [collect(p) for made, _ in outcomes for p in made]
+            made = [p for products, _ in outcomes for p in products]
+            products = finish(made) if finish else [collect(p) for p in made]
     finally:
         gc.unfreeze()
     for _, seconds in outcomes:

@@ -1,6 +1,7 @@
 """SossDetector1Pipeline: SOSS uncal segments to rateints, with group-level 1/f removal."""
 
 import logging
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,12 +20,12 @@ from jwst.superbias import SuperBiasStep
 from stdatamodels.jwst import datamodels
 from stdatamodels.jwst.datamodels import dqflags
 
-from jwst_soss_custom._base.geometry import SUBSTRIP256_SHAPE
+from jwst_soss_custom._base.geometry import SUBSTRIP256_SHAPE, reference_pixels
 from jwst_soss_custom.chunks import ChunkContext, RampBudget, plan_chunks
 from jwst_soss_custom.metadata import apply_segment_identity, inherit_metadata, product_name
 from jwst_soss_custom.oneoverf.groups_step import SossOneOverFGroupsStep
 from jwst_soss_custom.parallel import LocalExecutor, keep_freed_memory, return_freed_memory
-from jwst_soss_custom.pipeline._handoff import hand_over, run_groups
+from jwst_soss_custom.pipeline._handoff import ScratchProduct, hand_over, run_groups
 from jwst_soss_custom.ramp_source import RampSource
 from jwst_soss_custom.stpipe import SossPipeline
 from jwst_soss_custom.timing import StageTimer
@@ -58,9 +59,12 @@ class SossDetector1Pipeline(SossPipeline):
     segments of an exposure. The exposure's star model for the 1/f step is
     made once from integrations spread over every segment; then each segment
     is cut into chunks of integrations sized to ``memory_limit`` that run
-    through the steps (``processes`` segments at a time), and each segment's
-    ``<segment>_rateints.fits`` (and ``<segment>_rate.fits`` with
-    ``save_rate``) is written as soon as its last chunk is done.
+    through the steps (``processes`` segments at a time). When every
+    segment is done, the part of the 1/f step's offsets that follows the
+    star's brightness, fitted over all integrations, is added back to the
+    slopes (`~jwst_soss_custom.oneoverf.groups.leak_slopes`), and each
+    segment's ``<segment>_rateints.fits`` (and ``<segment>_rate.fits`` with
+    ``save_rate``) is written.
     """
 
     class_alias = "soss_detector1"
@@ -115,8 +119,8 @@ class SossDetector1Pipeline(SossPipeline):
         -------
         CubeModel, list of them, or list of str
             One rateints per segment; with ``save_results`` each is written
-            as soon as its segment is done (``<segment>_rateints.fits``) and
-            the file names are returned instead.
+            (``<segment>_rateints.fits``) and the file names are returned
+            instead.
         """
         # As soss_spec2: products keep the names of their segments.
         self.output_use_model = True
@@ -147,10 +151,18 @@ class SossDetector1Pipeline(SossPipeline):
             with timer("exposure"):
                 cache = self._prepare_exposure(source, budget)
             executor = LocalExecutor(budget.processes if source.paths is not None else 1)
-            if executor.workers(len(groups)) > 1:
-                return_freed_memory()
-            results, worked = run_groups(executor, _RampChunks(self, source, cache), groups,
-                                         "soss_detector1_")
+            # The sample's memory, freed, goes back to the system: forked
+            # workers would each copy it, and this process would keep it
+            # beside the segment it fills.
+            return_freed_memory()
+            try:
+                results, worked = run_groups(
+                    executor, _RampChunks(self, source, cache), groups, "soss_detector1_",
+                    finish=lambda made: self._finish(made, source.ngroups, timer),
+                )
+            finally:
+                for segment in source.segments:
+                    self._partial(segment.filename).unlink(missing_ok=True)
         timer.add(worked.seconds)
         log.info("Time budget (summed over processes): %s", timer.budget())
         return results[0] if len(results) == 1 else results
@@ -196,16 +208,20 @@ class SossDetector1Pipeline(SossPipeline):
 
         Returns
         -------
-        products : list of CubeModel, str or ScratchProduct
-            The segment's rateints, or where it was written (the output with
-            ``save_results``, or ``scratch`` for the parent to read).
+        products : list of `_Segment`
+            The segment's rateints (and rate) as they are or, from a worker
+            process, where they were written in ``scratch`` for the parent
+            to read; its 1/f leak sums for `_finish`.
         seconds : dict
             Time spent per stage.
         """
         timer = StageTimer()
         index = group[0][0]
         segment = source.segments[index]
-        parts, rates, first = {name: [] for name in RATE_ARRAYS}, [], None
+        # The segment's arrays, filled chunk by chunk (not concatenated at the
+        # end: that would hold the segment twice).
+        arrays, rates, first = {}, [], None
+        leak_sums = {"projection": [], "scale": []}
         for _, start, stop in group:
             with timer("read"):
                 ramp = source.ramp(index, start, stop)
@@ -220,6 +236,8 @@ class SossDetector1Pipeline(SossPipeline):
                 with timer(name):
                     step = getattr(self, name)
                     ramp = step.run(ramp, context) if name == "oneoverf_groups" else step.run(ramp)
+            for key, value in context.results.get(self.oneoverf_groups.class_alias, {}).items():
+                leak_sums[key].append(value)
             if self.save_calibrated_ramp:
                 with timer("write"):
                     self._save(ramp, ramp.meta.filename, "ramp")
@@ -230,14 +248,18 @@ class SossDetector1Pipeline(SossPipeline):
             with timer("gain_scale"):
                 ints = self.gain_scale.run(ints)
             for name in RATE_ARRAYS:
-                parts[name].append(getattr(ints, name))
+                value = getattr(ints, name)
+                if name not in arrays:
+                    length = segment.stop - segment.start
+                    arrays[name] = np.empty((length, *value.shape[1:]), value.dtype)
+                arrays[name][start:stop] = value
             if self.save_rate:
                 rates.append({name: getattr(rate, name) for name in RATE_ARRAYS})
             if first is None:
                 first, first_rate = ints, rate
         with timer("write"):
             rateints = datamodels.CubeModel(
-                **{name: np.concatenate(arrays) for name, arrays in parts.items()}
+                **arrays
             )
             inherit_metadata(rateints, first)
             # Not a schema keyword, so ramp_fit's metadata copy drops it.
@@ -245,20 +267,135 @@ class SossDetector1Pipeline(SossPipeline):
             apply_segment_identity(rateints, segment.model)
             name = segment.filename
             log.info("%s: %d integrations -> rateints", name, rateints.data.shape[0])
+            rateints.meta.filename = product_name(name, "rateints")
+            if self.save_results:
+                # Beside the product, under a name no reader takes for it,
+                # until the leak is known (`_publish`): a long exposure's
+                # segments fit neither in memory nor twice on disk.
+                rateints.save(self._partial(name))
+                done = _Segment(name, ScratchProduct(str(self._partial(name))))
+            else:
+                done = _Segment(name, hand_over(rateints, scratch))
             if self.save_rate:
                 rate = datamodels.ImageModel(**combine_rates(rates))
                 inherit_metadata(rate, first_rate)
                 rate.meta.cal_step.soss_oneoverf_groups = status
-                self._save(self.gain_scale.run(rate), name, "rate")
-            if self.save_results:
-                return [self._save(rateints, name, "rateints")], timer.seconds
-            rateints.meta.filename = product_name(name, "rateints")
-            return [hand_over(rateints, scratch)], timer.seconds
+                rate = self.gain_scale.run(rate)
+                rate.meta.filename = product_name(name, "rate")
+                done.rate = hand_over(rate, scratch)
+            if leak_sums["scale"]:
+                done.projection = np.concatenate(leak_sums["projection"])
+                done.scale = np.concatenate(leak_sums["scale"])
+            return [done], timer.seconds
+
+    def _finish(self, segments, ngroups, timer):
+        """The leak fitted over every segment added to the slopes; the products.
+
+        Parameters
+        ----------
+        segments : list of `_Segment`
+            As the work units returned them, in order.
+        ngroups : int
+        timer : `~jwst_soss_custom.timing.StageTimer`
+            Receives the time spent here.
+
+        Returns
+        -------
+        list of CubeModel or str
+            The rateints (their file names with ``save_results``).
+        """
+        from jwst_soss_custom.oneoverf.groups import transit_leak
+        from jwst_soss_custom.oneoverf.groups_step import leak_summary
+
+        leak = None
+        if segments and all(s.scale is not None for s in segments):
+            with timer("oneoverf_groups"):
+                scale = np.concatenate([s.scale for s in segments])
+                leak = transit_leak(np.concatenate([s.projection for s in segments]), scale,
+                                    ngroups)
+            log.info("Added to the slopes the 1/f offsets' part following the star's "
+                     "brightness, fitted over %d integrations (scale %.4f-%.4f): %s.",
+                     scale.size, np.nanmin(scale), np.nanmax(scale),
+                     leak_summary(leak, ngroups))
+        out = []
+        for segment in segments:
+            with timer("write"):
+                if segment.rate is not None:
+                    with _opened(segment.rate) as rate:
+                        if leak is not None:
+                            # Its integrations weigh equally (same read noise): the
+                            # leak of the mean scale.
+                            _add_leak(rate, leak, [np.nanmean(segment.scale)])
+                        self._save(rate, segment.name, "rate")
+                if self.save_results:
+                    out.append(self._publish(segment, leak))
+                    continue
+                with _opened(segment.rateints) as rateints:
+                    if leak is not None:
+                        _add_leak(rateints, leak, segment.scale)
+                    scratch = isinstance(segment.rateints, ScratchProduct)
+                    out.append(rateints.copy() if scratch else rateints)
+        return out
+
+    def _publish(self, segment, leak):
+        """A segment's waiting rateints: the leak added in place, then its final name.
+
+        The file is updated through a memory map, an integration at a time,
+        so the parent never holds a segment (1.4 GB for 134 integrations).
+
+        Returns
+        -------
+        str
+            The product's path.
+        """
+        from astropy.io import fits
+
+        from jwst_soss_custom.oneoverf.groups import leak_slopes
+
+        partial = self._partial(segment.name)
+        final = partial.with_name(product_name(segment.name, "rateints"))
+        with fits.open(partial, mode="update", memmap=True) as hdul:
+            hdul[0].header["FILENAME"] = final.name
+            if leak is not None:
+                sci = hdul["SCI"].data
+                science = ~reference_pixels(sci.shape[1:])
+                for i, value in enumerate(segment.scale):
+                    added = leak_slopes(leak, [value], sci.shape[1], hdul[0].header["TGROUP"])
+                    sci[i] += np.where(science, added[0], np.float32(0))
+        partial.replace(final)
+        log.info("Saved model in %s", final)
+        return str(final)
+
+    def _partial(self, name):
+        """Where a segment's rateints wait for the leak of the whole exposure."""
+        final = product_name(name, "rateints")
+        return Path(self.output_dir or ".") / f".{Path(final).stem}.partial.fits"
 
     def _save(self, model, name, suffix):
         """Write a product of the segment ``name`` as ``<root>_<suffix>.fits``; its path."""
         model.meta.filename = product_name(name, suffix)
         return self.save_model(model, output_file=model.meta.filename, suffix=False, force=True)
+
+
+@contextmanager
+def _opened(product):
+    """A product handed back by a work unit, opened from its scratch file if it was written."""
+    if isinstance(product, ScratchProduct):
+        with datamodels.open(product.path) as model:
+            yield model
+    else:
+        yield product
+
+
+def _add_leak(model, leak, scale):
+    """Add the 1/f leak of each integration's scale to its slopes (science pixels), in place."""
+    from jwst_soss_custom.oneoverf.groups import leak_slopes
+
+    data = model.data if model.data.ndim == 3 else model.data[None]
+    science = ~reference_pixels(data.shape[1:])
+    for i, value in enumerate(scale):
+        added = leak_slopes(leak, [value], data.shape[1], model.meta.exposure.group_time)[0]
+        data[i] += np.where(science, added, np.float32(0))
 
 
 def combine_rates(rates):
@@ -304,6 +441,17 @@ def combine_rates(rates):
         "var_poisson": var_poisson.astype(np.float32),
         "var_rnoise": var_rnoise.astype(np.float32),
     }
+
+
+@dataclass
+class _Segment:
+    """One segment's products from a work unit, and its share of the 1/f leak fit."""
+
+    name: str
+    rateints: object
+    rate: object = None
+    projection: np.ndarray = None
+    scale: np.ndarray = None
 
 
 @dataclass

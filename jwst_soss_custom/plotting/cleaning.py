@@ -133,3 +133,39 @@ def plot_oneoverf(before, after, offsets, path, rows=slice(200, 250)):
     right.set_ylabel("power of column offsets")
     right.legend()
     return save_figure(fig, path)
+
+
+def plot_group_oneoverf(before, after, offsets, keep, path):
+    """Group-level 1/f: the fitted offsets, and the column power before and after.
+
+    The column offsets "before"/"after" are the medians over the background
+    pixels of each integration's charge (last group minus first) less the
+    median charge over integrations.
+
+    Parameters
+    ----------
+    before, after : ndarray (nints, ny, nx)
+        Last minus first group, before and after the removal.
+    offsets : ndarray (nints, nx)
+        The offsets subtracted from the last group at the middle row (DN).
+    keep : ndarray (ny, nx) of bool
+        The background pixels.
+    path : str or Path
+
+    Returns
+    -------
+    Path
+    """
+    fig, (left, right) = new_figure(1, 2, width=11)
+    _image(left, offsets, "fitted 1/f of the last group (DN)")
+    left.set_xlabel("column")
+    left.set_ylabel("integration")
+    for cube, label in ((before, "before"), (after, "after")):
+        residual = np.where(keep[None], cube - np.nanmedian(cube, axis=0), np.nan)
+        freq, power = column_power(np.nanmedian(residual, axis=1))
+        right.loglog(freq, power, lw=0.7, label=label)
+    right.set_xlabel("frequency (cycles / column)")
+    right.set_ylabel("power of column offsets (background pixels)")
+    right.legend()
+    return save_figure(fig, path)
+
