@@ -65,6 +65,9 @@ def main():
         [BIN / "strun", "soss_detector1", asn, f"--output_dir={out}",
          f"--memory_limit={args.memory_limit}",
          *crds_refs.strun_arguments(refs, SossDetector1Pipeline.step_defs)], work)
+    made = list(out.glob("*_rateints.fits"))
+    if len(made) != len(uncals):
+        sys.exit(f"soss_detector1 made {len(made)} of {len(uncals)} rateints:\n{log[-3000:]}")
     plan = PLAN.search(log)
     report = {
         "nints": args.nints, "nsegments": args.nsegments, "ngroups": 9,

@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "SegmentInfo",
+    "SEGMENT_IDENTITY",
     "check_continues",
     "check_integrations",
     "check_soss_model",
@@ -173,21 +174,48 @@ def read_association(path, input_dir=None):
     return members, [product["name"] for product in asn["products"]]
 
 
+#: What every segment of one exposure shares: FITS keyword, and where the
+#: datamodel keeps it.
+SEGMENT_IDENTITY = (
+    ("PROGRAM", "observation.program_number"),
+    ("OBSERVTN", "observation.observation_number"),
+    ("VISIT", "observation.visit_number"),
+    ("EXPOSURE", "observation.exposure_number"),
+    ("TARGNAME", "target.catalog_name"),
+    ("FILTER", "instrument.filter"),
+    ("PUPIL", "instrument.pupil"),
+    ("SUBARRAY", "subarray.name"),
+    ("READPATT", "exposure.readpatt"),
+    ("NGROUPS", "exposure.ngroups"),
+    ("NINTS", "exposure.nints"),
+    ("PWCPOS", "instrument.pupil_position"),
+)
+
+
+def _meta_value(model, path):
+    value = model.meta
+    for name in path.split("."):
+        value = getattr(value, name, None)
+        if value is None:
+            return None
+    return value
+
+
 def check_continues(previous_info, model):
-    """Raise unless ``model`` is the segment that follows ``previous_info``."""
+    """Raise unless ``model`` is the segment that follows ``previous_info``.
+
+    Both must be of one exposure (`SEGMENT_IDENTITY`), and ``model`` must
+    start where the previous segment ended.
+    """
     previous = previous_info.model
-    for attr in ("nints", "ngroups"):
-        a, b = getattr(model.meta.exposure, attr), getattr(previous.meta.exposure, attr)
+    for keyword, path in SEGMENT_IDENTITY:
+        a, b = _meta_value(model, path), _meta_value(previous, path)
         if a != b:
             raise SossInputError(
-                f"Segments are not of one exposure: {attr} is {a} in "
-                f"{model.meta.filename} but {b} in {previous.meta.filename}."
+                f"Segments are not of one exposure: {keyword} is {a!r} in "
+                f"{model.meta.filename} but {b!r} in {previous.meta.filename}. Give the "
+                "segments of one exposure (one program, observation, visit and exposure)."
             )
-    if model.meta.instrument.pupil_position != previous.meta.instrument.pupil_position:
-        raise SossInputError(
-            f"Segments are not of one exposure: PWCPOS differs between "
-            f"{previous.meta.filename} and {model.meta.filename}."
-        )
     start = int_start(model)
     expected = int_start(previous) + previous_info.stop - previous_info.start
     if start != expected:

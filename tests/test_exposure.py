@@ -79,8 +79,44 @@ def test_overlapping_or_missing_segments_are_refused(second_start, message):
 
 
 def test_segments_of_different_exposures_are_refused():
-    with pytest.raises(SossInputError, match="nints"):
+    with pytest.raises(SossInputError, match="NINTS is 50 in .*seg002.* but 100 in .*seg001"):
         load_exposure([_segment(1, 3, 1), _segment(4, 3, 2, nints=50)])
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        ("target.catalog_name", "WASP-96"),
+        ("observation.program_number", "02734"),
+        ("observation.observation_number", "002"),
+        ("observation.visit_number", "002"),
+        ("observation.exposure_number", "2"),
+        ("instrument.filter", "F277W"),
+        ("exposure.readpatt", "NIS"),
+    ],
+)
+def test_segments_that_differ_in_identity_are_refused_by_keyword(path, value):
+    """A segment of another target, programme, visit or setup names what differs."""
+    from jwst_soss_custom.exposure import SEGMENT_IDENTITY
+
+    keyword = dict((p, k) for k, p in SEGMENT_IDENTITY)[path]
+    first, second = _segment(1, 3, 1), _segment(4, 3, 2)
+    for model in (first, second):
+        model.meta.target.catalog_name = "WASP-39"
+        model.meta.observation.program_number = "01366"
+        model.meta.observation.observation_number = "001"
+        model.meta.observation.visit_number = "001"
+        model.meta.observation.exposure_number = "1"
+        model.meta.instrument.filter = "CLEAR"
+        model.meta.exposure.readpatt = "NISRAPID"
+    load_exposure([first, second])  # one exposure: accepted
+    node, name = path.rsplit(".", 1)
+    target = second.meta
+    for part in node.split("."):
+        target = getattr(target, part)
+    setattr(target, name, value)
+    with pytest.raises(SossInputError, match=f"{keyword} is .* in .*seg002.*seg001"):
+        load_exposure([first, second])
 
 
 def test_all_nan_integration_is_refused():

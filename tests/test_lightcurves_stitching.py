@@ -132,9 +132,13 @@ def test_mismatched_number_of_columns_raises():
         stitch_x1dints([full[0], short[1]])
 
 
-def test_segments_of_different_exposures_raise(fresh):
-    fresh[1].meta.observation.visit_number = "002"
-    with pytest.raises(SossInputError, match="not segments of one exposure"):
+@pytest.mark.parametrize(
+    ("section", "key", "value"),
+    [("observation", "visit_number", "002"), ("target", "catalog_name", "WASP-96")],
+)
+def test_segments_of_different_exposures_raise(fresh, section, key, value):
+    setattr(getattr(fresh[1].meta, section), key, value)
+    with pytest.raises(SossInputError, match=f"not segments of one exposure: meta.{section}.{key}"):
         stitch_x1dints(fresh)
 
 

@@ -41,6 +41,7 @@ _EXPOSURE_KEYS = (
     ("instrument", "filter"),
     ("instrument", "pupil"),
     ("subarray", "name"),
+    ("target", "catalog_name"),
 )
 
 
