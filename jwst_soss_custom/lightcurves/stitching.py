@@ -42,6 +42,9 @@ _EXPOSURE_KEYS = (
     ("instrument", "pupil"),
     ("subarray", "name"),
     ("target", "catalog_name"),
+    ("exposure", "readpatt"),
+    ("exposure", "ngroups"),
+    ("instrument", "pupil_position"),
 )
 
 
