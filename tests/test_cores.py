@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from jwst_soss_custom import SossInputError
 from jwst_soss_custom.background.background import background_scale, box_slices, load_template
 from jwst_soss_custom.badpix.badpix import replace_bad_pixels
 from jwst_soss_custom.extract.extract import box_extract, box_weights
@@ -50,8 +51,44 @@ def test_background_box_and_template_errors(tmp_path):
     np.save(tmp_path / "t96.npy", np.ones((96, 2048)))
     with pytest.raises(ValueError, match="SUBSTRIP96"):
         load_template(tmp_path / "t96.npy", (256, 2048))
-    with pytest.raises(FileNotFoundError, match="override_bkg"):
+    with pytest.raises(SossInputError, match="override_bkg .*missing.npy does not exist"):
         load_template(tmp_path / "missing.npy", (256, 2048))
+
+
+@pytest.mark.parametrize("what", ["override_bkg", "mask_file", "order0_file"])
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("text.npy", b"not an array", r"text.npy is not a readable .npy file"),
+        ("pickled.npy", None, r"pickled.npy is not a readable .npy file"),
+        ("cut.fits", "truncated", r"cut.fits is not a readable .fits file"),
+        ("image.png", b"\x89PNG", r"unknown format '.png'"),
+    ],
+)
+def test_user_image_files_that_are_not_what_they_say_are_named(tmp_path, what, name, content,
+                                                                message):
+    """A bad override or mask file gets one message naming it, never numpy's or astropy's."""
+    from astropy.io import fits
+
+    from jwst_soss_custom.background.background import load_templates
+    from jwst_soss_custom.oneoverf.oneoverf_step import load_mask
+    from jwst_soss_custom.tracing.tracing_step import read_order0_file
+
+    path = tmp_path / name
+    if content is None:
+        np.save(path, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    elif content == "truncated":
+        fits.HDUList([fits.PrimaryHDU(np.ones((256, 2048), np.float32))]).writeto(path)
+        path.write_bytes(path.read_bytes()[: 2880 * 20])
+    else:
+        path.write_bytes(content)
+    before = path.read_bytes()
+    reader = {"override_bkg": lambda: load_templates(path, (256, 2048)),
+              "mask_file": lambda: load_mask(path, (256, 2048)),
+              "order0_file": lambda: read_order0_file(path, (256, 2048))}[what]
+    with pytest.raises(SossInputError, match=f"{what} .*{message}"):
+        reader()
+    assert path.read_bytes() == before
 
 
 def test_background_template_fits_and_npy_agree(tmp_path):

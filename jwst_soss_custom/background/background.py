@@ -8,9 +8,9 @@ so each side gets its own scale. With a library of templates, the one whose
 scaled version fits the regions best is used.
 """
 
-from pathlib import Path
-
 import numpy as np
+
+from jwst_soss_custom.references import read_image_arrays
 
 from .halo import fit_halo
 
@@ -45,30 +45,9 @@ def load_templates(path, shape):
     -------
     ndarray (ntemplates, ny, nx) of float32
     """
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(
-            f"Background template {path} does not exist; give an existing .npy or "
-            "FITS file with override_bkg."
-        )
-    suffix = "".join(path.suffixes[-2:]).lower() if path.suffix == ".gz" else path.suffix.lower()
-    if suffix == ".npy":
-        arrays = [np.load(path)]
-    elif suffix == ".npz":
-        with np.load(path) as archive:
-            arrays = [archive[name] for name in archive.files]
-    elif suffix in (".fits", ".fit", ".fits.gz"):
-        from astropy.io import fits
-
-        with fits.open(path) as hdul:
-            arrays = [np.asarray(h.data) for h in hdul[1:] if h.is_image and h.data is not None]
-            if not arrays and hdul[0].data is not None:
-                arrays = [np.asarray(hdul[0].data)]
-    else:
-        raise ValueError(
-            f"Background template {path}: unknown format {path.suffix!r}; give a 2-D "
-            ".npy/.npz array or a FITS image."
-        )
+    items = read_image_arrays(path, "override_bkg")
+    # FITS: the image extensions, or the primary HDU alone.
+    arrays = [a for name, a in items if name != "PRIMARY"] or [a for _, a in items]
     stack = []
     for array in arrays:
         array = np.squeeze(array)

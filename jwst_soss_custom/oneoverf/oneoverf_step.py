@@ -1,7 +1,6 @@
 """stpipe Step: remove column-wise 1/f noise from SOSS integrations."""
 
 import logging
-from pathlib import Path
 
 import numpy as np
 
@@ -9,6 +8,7 @@ from jwst_soss_custom._base.errors import SossInputError
 from jwst_soss_custom._base.geometry import reference_pixels
 from jwst_soss_custom.exposure import check_soss_model
 from jwst_soss_custom.metadata import ORDER0_ATTRIBUTE
+from jwst_soss_custom.references import read_image_arrays
 from jwst_soss_custom.stpipe import SossStep
 from jwst_soss_custom.tracing import traces_for
 
@@ -165,20 +165,10 @@ def load_mask(path, shape):
     -------
     ndarray of bool
     """
-    path = Path(path)
-    if not path.exists():
-        raise SossInputError(f"mask_file {path} does not exist; give a .npy or FITS mask.")
-    if path.suffix.lower() == ".npy":
-        array = np.load(path)
-    elif path.suffix.lower() in (".fits", ".fit"):
-        from astropy.io import fits
-
-        with fits.open(path) as hdul:
-            hdu = next(h for h in hdul if h.data is not None)
-            array = np.asarray(hdu.data)
-    else:
-        raise SossInputError(f"mask_file {path}: unknown format; give a 2-D .npy or FITS image.")
-    return _frame_mask(array, shape, f"mask_file {path}")
+    items = read_image_arrays(path, "mask_file")
+    if not items:
+        raise SossInputError(f"mask_file {path} holds no image.")
+    return _frame_mask(items[0][1], shape, f"mask_file {path}")
 
 
 def _group_level_cleaning(model):

@@ -8,6 +8,7 @@ from jwst_soss_custom._base.data import order3_centre
 from jwst_soss_custom._base.errors import SossInputError
 from jwst_soss_custom._base.geometry import reference_pixels
 from jwst_soss_custom.metadata import ORDER0_ATTRIBUTE, REGRESSORS_ATTRIBUTE
+from jwst_soss_custom.references import read_image_arrays
 from jwst_soss_custom.stpipe import SossStep
 
 from .refine import (
@@ -226,25 +227,15 @@ def read_order0_file(path, shape):
     is_mask : bool
         Whether the file holds a mask (booleans or only 0 and 1).
     """
-    from pathlib import Path
-
-    path = Path(path)
-    if not path.exists():
-        raise SossInputError(f"order0_file {path} does not exist; give a .npy or FITS file.")
-    if path.suffix == ".npy":
-        array = np.load(path)
-    else:
-        from astropy.io import fits
-
-        with fits.open(path) as hdul:
-            hdu = hdul["SCI"] if "SCI" in hdul else next(h for h in hdul if h.data is not None)
-            array = np.asarray(hdu.data)
-    array = np.squeeze(array)
+    items = dict(read_image_arrays(path, "order0_file"))
+    if not items:
+        raise SossInputError(f"order0_file {path} holds no image.")
+    array = np.squeeze(items.get("SCI", next(iter(items.values()))))
     if array.ndim == 3:
         array = np.nanmedian(array, axis=0)
     if array.shape != tuple(shape):
         raise SossInputError(
-            f"order0_file {path.name} has shape {array.shape}; expected {tuple(shape)} "
+            f"order0_file {path} has shape {array.shape}; expected {tuple(shape)} "
             "(a SUBSTRIP256 mask or F277W image)."
         )
     values = np.unique(array[np.isfinite(array)]) if array.dtype != bool else None
