@@ -412,6 +412,18 @@ def test_cli_writes_files(tmp_path, capsys):
     assert all(Path(p).exists() for p in printed)
 
 
+def test_cli_output_dir_that_is_a_file_is_named(tmp_path, capsys):
+    from jwst_soss_custom.datasets.cli import main
+
+    target = tmp_path / "a_file"
+    target.write_text("keep me")
+    assert main(["--preset", "tiny", "--output-dir", str(target), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"soss_simulate: error: --output-dir {target} is a file, not a folder; "
+                   "give a folder (it is made if missing)."]
+    assert target.read_text() == "keep me"
+
+
 def test_module_entry_point_help():
     out = subprocess.run(
         [sys.executable, "-m", "jwst_soss_custom.datasets", "--help"],

@@ -294,6 +294,14 @@ def test_step_needs_a_period(tmp_path):
         SossFitStep.call(str(tmp_path / "demo_whtlt.ecsv"), fit_spectroscopic=False)
 
 
+@pytest.mark.parametrize("content", ["time,flux\n1,2\n", "\x00\x01 not text"])
+def test_step_names_a_whtlt_that_is_not_ecsv(tmp_path, content):
+    path = tmp_path / "demo_whtlt.ecsv"
+    path.write_text(content)
+    with pytest.raises(FitInputError, match="demo_whtlt.ecsv is not an ECSV table.*give a "):
+        SossFitStep.call(str(path), period=4.05)
+
+
 #: The published WASP-39b spectra (Feinstein et al. 2023; MIT, (c) 2022 Adina Feinstein,
 #: github.com/afeinstein20/wasp39b_niriss_paper). Not shipped with the package: the
 #: tests read them where the shared data folder (or $SOSS_PUBLISHED_SPECTRA) has them.

@@ -4,6 +4,7 @@ import argparse
 import logging
 import sys
 import time
+from pathlib import Path
 
 from jwst_soss_custom._base.geometry import SUBARRAY_ROWS
 from jwst_soss_custom.datasets.config import LEVELS, PRESETS
@@ -68,6 +69,10 @@ def main(argv=None):
         overrides["transit_duration_fraction"] = args.transit_duration_fraction
     if args.no_variances:
         overrides["write_variances"] = False
+    if Path(args.output_dir).exists() and not Path(args.output_dir).is_dir():
+        print(f"soss_simulate: error: --output-dir {args.output_dir} is a file, not a folder; "
+              "give a folder (it is made if missing).", file=sys.stderr)
+        return 2
     try:
         start = time.perf_counter()
         result = simulate(args.output_dir, preset=args.preset, seed=args.seed, **overrides)

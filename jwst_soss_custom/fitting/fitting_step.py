@@ -114,7 +114,7 @@ class SossFitStep(SossStep):
         path = Path(str(input_data))
         if not path.is_file():
             raise FitInputError(f"Input table {path} does not exist: give a <product>_whtlt.ecsv.")
-        table = Table.read(path, format="ascii.ecsv")
+        table = _read_ecsv(path, "a <product>_whtlt.ecsv from soss_tso3")
         stem = path.name.rsplit(".", 1)[0]
         product = stem[: -len("_whtlt")] if stem.endswith("_whtlt") else stem
         return table, product, path.parent
@@ -132,4 +132,17 @@ class SossFitStep(SossStep):
         else:
             log.warning("No speclc_file given: fitting the white light only.")
             return None
+        return _read_ecsv(path, "a <product>_speclc.ecsv from soss_tso3")
+
+
+def _read_ecsv(path, what):
+    """An ECSV table, or a `FitInputError` naming the file and what was expected."""
+    try:
         return Table.read(path, format="ascii.ecsv")
+    except (ValueError, OSError, UnicodeDecodeError) as err:
+        # astropy's InconsistentTableError is a ValueError.
+        raise FitInputError(
+            f"{path} is not an ECSV table ({type(err).__name__}: {str(err).splitlines()[0]}); "
+            f"give {what}."
+        ) from None
+
