@@ -60,7 +60,7 @@ def test_strun_soss_detector1_cleans_the_groups_and_names_products(raw, tmp_path
     assert [p.name for p in products] == [
         Path(f).name.replace("_uncal", "_rateints") for f in files
     ]
-    assert len(list(tmp_path.glob("*_oneoverf_groups.fits"))) == 2
+    assert len(list(tmp_path.glob("*_oneoverf_groups_offsets.fits"))) == 2
     assert len(list(tmp_path.glob("*_oneoverf_groups.png"))) == 2
     # The leak fitted over both segments went into the slopes; the segments
     # waited for it under names no reader takes for products.
@@ -82,7 +82,7 @@ def test_strun_soss_detector1_cleans_the_groups_and_names_products(raw, tmp_path
                                steps=steps)
     with datamodels.open(official_dir / products[0].name) as model:
         theirs = model.data.copy()
-    with fits.open(next(tmp_path.glob("*seg001*_oneoverf_groups.fits"))) as hdul:
+    with fits.open(next(tmp_path.glob("*seg001*_oneoverf_groups_offsets.fits"))) as hdul:
         background = hdul["FITMASK"].data.astype(bool)
     # On the pixels away from the traces, the column 1/f the official refpix
     # leaves (one offset per group for SUBSTRIP256) is mostly gone.
@@ -183,3 +183,28 @@ def test_ramp_source_reads_chunks_and_refuses_damaged_files(raw, tmp_path):
 def test_detector1_refuses_rateints_with_a_clear_message(tiny_exposure):
     with pytest.raises(SossInputError, match="4-D ramp"):
         SossDetector1Pipeline.call(str(tiny_exposure.segment_files[0]))
+
+
+@pytest.mark.slow
+def test_strun_soss_oneoverf_groups_alone_leaves_the_leak_in_the_groups(raw, tmp_path):
+    """The step on its own (a ramp of one segment): leak fitted on all of it, saved with it."""
+    from astropy.io import fits
+
+    proc = subprocess.run(
+        [str(Path(sys.executable).with_name("strun")), "soss_oneoverf_groups",
+         str(raw.segment_files[0]), f"--output_dir={tmp_path}", "--save_offsets=true",
+         "--save_results=true"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=600,
+        env=dict(os.environ, STPIPE_DISABLE_CRDS_STEPPARS="true"),
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Left in the data the offsets' part following the star's brightness" in proc.stderr
+    # The side product does not take the corrected ramp's name.
+    (saved,) = tmp_path.glob("*_oneoverf_groups_offsets.fits")
+    with fits.open(saved) as hdul:
+        assert hdul["LEAK"].data.shape == (2, 2048)  # degree 1: two coefficients per column
+        assert hdul["COEFFS"].data.shape[0] == raw.config.nints // 2
+    (ramp,) = tmp_path.glob("*_oneoverf_groups.fits")
+    with datamodels.open(ramp) as model:
+        assert model.meta.cal_step.soss_oneoverf_groups == "COMPLETE"
+        assert model.data.ndim == 4

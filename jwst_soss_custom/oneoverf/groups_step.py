@@ -55,7 +55,7 @@ class SossOneOverFGroupsStep(SossStep):
     mask_file = string(default=None)  # extra pixels to exclude: 2-D .npy or FITS, True/nonzero = exclude
     decorrelate = boolean(default=True)  # leave in the data the part of the offsets that follows the star's brightness (fitted over every integration): 1/f knows nothing of the transit
     reference_integrations = integer(default=64, min=2)  # integrations spread over the exposure whose median ramp is the star model
-    save_offsets = boolean(default=False)  # save the removed coefficients and scales as <root>_oneoverf_groups.fits
+    save_offsets = boolean(default=False)  # save the removed coefficients and scales as <root>_oneoverf_groups_offsets.fits
     save_plot = boolean(default=False)  # save a diagnostic plot <root>_oneoverf_groups.png (per chunk in soss_detector1)
     suffix = string(default='oneoverf_groups')  # suffix of the saved model
     """  # noqa: E501
@@ -166,7 +166,7 @@ class SossOneOverFGroupsStep(SossStep):
         from astropy.io import fits
 
         path = self.make_output_path(
-            basepath=model.meta.filename, suffix="oneoverf_groups", ext="fits"
+            basepath=model.meta.filename, suffix="oneoverf_groups_offsets", ext="fits"
         )
         header = fits.Header({"DEGREE": self.degree, "BUNIT": "DN"})
         fits.HDUList([
