@@ -1,7 +1,6 @@
 """SossDetector1Pipeline: SOSS uncal segments to rateints, with group-level 1/f removal."""
 
 import logging
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from jwst_soss_custom.chunks import ChunkContext, RampBudget, plan_chunks
 from jwst_soss_custom.metadata import apply_segment_identity, inherit_metadata, product_name
 from jwst_soss_custom.oneoverf.groups_step import SossOneOverFGroupsStep
 from jwst_soss_custom.parallel import LocalExecutor, keep_freed_memory, return_freed_memory
-from jwst_soss_custom.pipeline._handoff import ScratchProduct, hand_over, run_groups
+from jwst_soss_custom.pipeline._handoff import ScratchProduct, collect, hand_over, run_groups
 from jwst_soss_custom.ramp_source import RampSource
 from jwst_soss_custom.stpipe import SossPipeline
 from jwst_soss_custom.timing import StageTimer
@@ -321,20 +320,21 @@ class SossDetector1Pipeline(SossPipeline):
         for segment in segments:
             with timer("write"):
                 if segment.rate is not None:
-                    with _opened(segment.rate) as rate:
-                        if leak is not None:
-                            # Its integrations weigh equally (same read noise): the
-                            # leak of the mean scale.
-                            _add_leak(rate, leak, [np.nanmean(segment.scale)])
-                        self._save(rate, segment.name, "rate")
+                    rate = collect(segment.rate)
+                    if leak is not None:
+                        # Its integrations weigh equally (same read noise): the
+                        # leak of the mean scale.
+                        _add_leak(rate.data[None], leak, [np.nanmean(segment.scale)],
+                                  rate.meta.exposure.group_time)
+                    self._save(rate, segment.name, "rate")
                 if self.save_results:
                     out.append(self._publish(segment, leak))
                     continue
-                with _opened(segment.rateints) as rateints:
-                    if leak is not None:
-                        _add_leak(rateints, leak, segment.scale)
-                    scratch = isinstance(segment.rateints, ScratchProduct)
-                    out.append(rateints.copy() if scratch else rateints)
+                rateints = collect(segment.rateints)
+                if leak is not None:
+                    _add_leak(rateints.data, leak, segment.scale,
+                              rateints.meta.exposure.group_time)
+                out.append(rateints)
         return out
 
     def _publish(self, segment, leak):
@@ -350,18 +350,12 @@ class SossDetector1Pipeline(SossPipeline):
         """
         from astropy.io import fits
 
-        from jwst_soss_custom.oneoverf.groups import leak_slopes
-
         partial = self._partial(segment.name)
         final = partial.with_name(product_name(segment.name, "rateints"))
         with fits.open(partial, mode="update", memmap=True) as hdul:
             hdul[0].header["FILENAME"] = final.name
             if leak is not None:
-                sci = hdul["SCI"].data
-                science = ~reference_pixels(sci.shape[1:])
-                for i, value in enumerate(segment.scale):
-                    added = leak_slopes(leak, [value], sci.shape[1], hdul[0].header["TGROUP"])
-                    sci[i] += np.where(science, added[0], np.float32(0))
+                _add_leak(hdul["SCI"].data, leak, segment.scale, hdul[0].header["TGROUP"])
         partial.replace(final)
         log.info("Saved model in %s", final)
         return str(final)
@@ -377,25 +371,23 @@ class SossDetector1Pipeline(SossPipeline):
         return self.save_model(model, output_file=model.meta.filename, suffix=False, force=True)
 
 
-@contextmanager
-def _opened(product):
-    """A product handed back by a work unit, opened from its scratch file if it was written."""
-    if isinstance(product, ScratchProduct):
-        with datamodels.open(product.path) as model:
-            yield model
-    else:
-        yield product
+def _add_leak(slopes, leak, scale, group_time):
+    """Add the 1/f leak of each integration's scale to its slopes (science pixels), in place.
 
-
-def _add_leak(model, leak, scale):
-    """Add the 1/f leak of each integration's scale to its slopes (science pixels), in place."""
+    Parameters
+    ----------
+    slopes : ndarray (nints, ny, nx)
+        In memory or a memory map of a file, one integration at a time.
+    leak : ndarray (degree + 1, nx)
+    scale : sequence of float (nints,)
+    group_time : float
+    """
     from jwst_soss_custom.oneoverf.groups import leak_slopes
 
-    data = model.data if model.data.ndim == 3 else model.data[None]
-    science = ~reference_pixels(data.shape[1:])
+    science = ~reference_pixels(slopes.shape[1:])
     for i, value in enumerate(scale):
-        added = leak_slopes(leak, [value], data.shape[1], model.meta.exposure.group_time)[0]
-        data[i] += np.where(science, added, np.float32(0))
+        added = leak_slopes(leak, [value], slopes.shape[1], group_time)[0]
+        slopes[i] += np.where(science, added, np.float32(0))
 
 
 def combine_rates(rates):
