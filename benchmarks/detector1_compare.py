@@ -44,10 +44,6 @@ STAGE1 = {"official": "calwebb_detector1", "official_cfn": "calwebb_detector1",
           "soss": "soss_detector1"}
 
 
-def _references(raw):
-    return {k: next((raw / "refs").glob(f"*_{k}.fits")) for k in crds_refs.REFERENCE_TYPES}
-
-
 def stage1(work, raw, which, jump_args):
     """Run one Stage 1 on every uncal segment; its folder of rateints and cost."""
     out = work / f"stage1_{which}"
@@ -55,7 +51,7 @@ def stage1(work, raw, which, jump_args):
         return out, None
     out.mkdir(exist_ok=True)
     steps = SossDetector1Pipeline.step_defs if which == "soss" else None
-    args = crds_refs.strun_arguments(_references(raw), steps,
+    args = crds_refs.strun_arguments(crds_refs.find_references(raw / "refs"), steps,
                                      clean_flicker_noise=which == "official_cfn")
     uncals = sorted(raw.glob("*_uncal.fits"))
     if which == "soss":

@@ -53,7 +53,7 @@ def main():
                   "--output-dir", raw, "--seed", "3", "--quiet"], work)
         print(f"simulated in {time.perf_counter() - start:.0f} s", flush=True)
     os.environ.update(crds_refs.offline_crds_environment(raw / "refs" / "crds_cache"))
-    refs = {k: next((raw / "refs").glob(f"*_{k}.fits")) for k in crds_refs.REFERENCE_TYPES}
+    refs = crds_refs.find_references(raw / "refs")
     uncals = sorted(str(p) for p in raw.glob("*_uncal.fits"))
     asn = work / "detector1_asn.json"
     measured([BIN / "asn_from_list", "-r", "DMSLevel2bBase", "-o", asn, *uncals], work)

@@ -41,6 +41,7 @@ __all__ = [
     "write_offline_crds_cache",
     "offline_crds_environment",
     "offline_crds",
+    "find_references",
     "main",
 ]
 
@@ -448,6 +449,37 @@ def offline_crds(cache):
                 os.environ[key] = value
 
 
+def find_references(folder):
+    """The references the simulator wrote in ``folder``, by reference type.
+
+    Parameters
+    ----------
+    folder : str or Path
+        The ``refs/`` folder of ``soss_simulate --level uncal``.
+
+    Returns
+    -------
+    dict
+        ``{reftype: Path}`` for every type in `REFERENCE_TYPES`.
+
+    Raises
+    ------
+    SossInputError
+        If one is missing (named, with the fix).
+    """
+    from jwst_soss_custom._base.errors import SossInputError
+
+    folder = Path(folder)
+    references = {}
+    for reftype in REFERENCE_TYPES:
+        found = sorted(folder.glob(f"*_{reftype}.fits"))
+        if not found:
+            raise SossInputError(f"no *_{reftype}.fits in {folder}; give the refs/ folder "
+                                 "that soss_simulate --level uncal wrote.")
+        references[reftype] = found[0].resolve()
+    return references
+
+
 def main(argv=None):
     """Print what ``strun`` needs to run a Stage 1 offline on the simulator's references.
 
@@ -476,13 +508,10 @@ def main(argv=None):
     if args.env:
         lines = [f"{k}={v}" for k, v in offline_crds_environment(args.refs / "crds_cache").items()]
     else:
-        references = {}
-        for reftype in REFERENCE_TYPES:
-            found = sorted(args.refs.glob(f"*_{reftype}.fits"))
-            if not found:
-                sys.exit(f"error: no *_{reftype}.fits in {args.refs}; give the refs/ folder "
-                         "that soss_simulate --level uncal wrote.")
-            references[reftype] = found[0].resolve()
+        try:
+            references = find_references(args.refs)
+        except ValueError as err:
+            sys.exit(f"error: {err}")
         steps = None
         if args.pipeline == "soss_detector1":
             from jwst_soss_custom.pipeline.soss_detector1 import SossDetector1Pipeline
