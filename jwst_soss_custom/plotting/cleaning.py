@@ -121,18 +121,10 @@ def plot_oneoverf(before, after, offsets, path, rows=slice(200, 250)):
     -------
     Path
     """
-    fig, (left, right) = new_figure(1, 2, width=11)
-    _image(left, offsets, "fitted 1/f offsets (DN/s)")
-    left.set_xlabel("column")
-    left.set_ylabel("integration")
-    for cube, label in ((before, "before"), (after, "after")):
-        band = cube[:, rows] - np.nanmedian(cube[:, rows], axis=0)
-        freq, power = column_power(np.nanmedian(band, axis=1))
-        right.loglog(freq, power, lw=0.7, label=label)
-    right.set_xlabel("frequency (cycles / column)")
-    right.set_ylabel("power of column offsets")
-    right.legend()
-    return save_figure(fig, path)
+    band = np.zeros(before.shape[1:], bool)
+    band[rows] = True
+    return _offsets_and_power(before, after, band, offsets, "fitted 1/f offsets (DN/s)",
+                              "power of column offsets", path)
 
 
 def plot_group_oneoverf(before, after, offsets, keep, path):
@@ -156,16 +148,27 @@ def plot_group_oneoverf(before, after, offsets, keep, path):
     -------
     Path
     """
+    return _offsets_and_power(before, after, keep, offsets, "fitted 1/f of the last group (DN)",
+                              "power of column offsets (background pixels)", path)
+
+
+def _offsets_and_power(before, after, pixels, offsets, title, ylabel, path):
+    """Offsets as an image (integration x column); column power before and after.
+
+    A column's offset is the median over ``pixels`` of each integration less
+    the median over integrations.
+    """
     fig, (left, right) = new_figure(1, 2, width=11)
-    _image(left, offsets, "fitted 1/f of the last group (DN)")
+    _image(left, offsets, title)
     left.set_xlabel("column")
     left.set_ylabel("integration")
+    rows = np.flatnonzero(pixels.any(axis=1))  # medians in time only where they are used
     for cube, label in ((before, "before"), (after, "after")):
-        residual = np.where(keep[None], cube - np.nanmedian(cube, axis=0), np.nan)
+        cube = cube[:, rows]
+        residual = np.where(pixels[rows][None], cube - np.nanmedian(cube, axis=0), np.nan)
         freq, power = column_power(np.nanmedian(residual, axis=1))
         right.loglog(freq, power, lw=0.7, label=label)
     right.set_xlabel("frequency (cycles / column)")
-    right.set_ylabel("power of column offsets (background pixels)")
+    right.set_ylabel(ylabel)
     right.legend()
     return save_figure(fig, path)
-
