@@ -26,6 +26,7 @@ __all__ = [
     "check_continues",
     "check_integrations",
     "check_soss_model",
+    "meta_value",
     "input_items",
     "read_association",
     "refuse_empty_integrations",
@@ -192,7 +193,8 @@ SEGMENT_IDENTITY = (
 )
 
 
-def _meta_value(model, path):
+def meta_value(model, path):
+    """``model.meta`` at a dotted ``path`` (``"instrument.filter"``), or None if unset."""
     value = model.meta
     for name in path.split("."):
         value = getattr(value, name, None)
@@ -209,7 +211,7 @@ def check_continues(previous_info, model):
     """
     previous = previous_info.model
     for keyword, path in SEGMENT_IDENTITY:
-        a, b = _meta_value(model, path), _meta_value(previous, path)
+        a, b = meta_value(model, path), meta_value(previous, path)
         if a != b:
             raise SossInputError(
                 f"Segments are not of one exposure: {keyword} is {a!r} in "

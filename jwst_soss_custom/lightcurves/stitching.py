@@ -19,6 +19,7 @@ import numpy as np
 from stdatamodels.jwst import datamodels
 
 from jwst_soss_custom._base.errors import SossInputError
+from jwst_soss_custom.exposure import SEGMENT_IDENTITY, meta_value
 
 from jwst_soss_custom.metadata import inherit_metadata
 from jwst_soss_custom.products import REGRESSORS_ATTRIBUTE
@@ -27,24 +28,14 @@ __all__ = ["check_x1dints", "copy_spec", "integer_runs", "stitch_x1dints"]
 
 log = logging.getLogger(__name__)
 
-#: Observation keywords that identify one exposure; segments must agree on them.
-_EXPOSURE_KEYS = (
-    ("observation", "program_number"),
-    ("observation", "observation_number"),
-    ("observation", "visit_number"),
-    ("observation", "visit_group"),
-    ("observation", "sequence_id"),
-    ("observation", "activity_id"),
-    ("observation", "exposure_number"),
-    ("exposure", "type"),
-    ("exposure", "nints"),
-    ("instrument", "filter"),
-    ("instrument", "pupil"),
-    ("subarray", "name"),
-    ("target", "catalog_name"),
-    ("exposure", "readpatt"),
-    ("exposure", "ngroups"),
-    ("instrument", "pupil_position"),
+#: What identifies one exposure, as for the rateints and uncal segments,
+#: and the observation keywords Stage 2 copies into x1dints besides;
+#: segments must agree on each where both have it.
+_EXPOSURE_KEYS = tuple(path for _, path in SEGMENT_IDENTITY) + (
+    "observation.visit_group",
+    "observation.sequence_id",
+    "observation.activity_id",
+    "exposure.type",
 )
 
 
@@ -237,19 +228,15 @@ def _first_int(model):
     return min(int(np.min(np.asarray(s.spec_table)["INT_NUM"])) for s in model.spec)
 
 
-def _meta_value(model, section, key):
-    return getattr(getattr(model.meta, section), key, None)
-
-
 def _check_same_exposure(models, names):
     ref = models[0]
     for model, name in zip(models[1:], names[1:], strict=True):
-        for section, key in _EXPOSURE_KEYS:
-            a, b = _meta_value(ref, section, key), _meta_value(model, section, key)
+        for path in _EXPOSURE_KEYS:
+            a, b = meta_value(ref, path), meta_value(model, path)
             if a is not None and b is not None and a != b:
                 raise SossInputError(
                     f"{names[0]} and {name} are not segments of one exposure: "
-                    f"meta.{section}.{key} is {a!r} in one and {b!r} in the other. "
+                    f"meta.{path} is {a!r} in one and {b!r} in the other. "
                     "Give only the segments of one exposure."
                 )
 
