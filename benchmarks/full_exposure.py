@@ -134,7 +134,7 @@ def step_times(log):
 
 
 def run_exposure(work, preset="full", nints=None, nsegments=None, spec2_options=(),
-                 tso3=True, simulate_options=()):
+                 tso3=True, simulate_options=(), label=""):
     """Simulate (once) and reduce one exposure; return its report dict.
 
     Parameters
@@ -153,6 +153,9 @@ def run_exposure(work, preset="full", nints=None, nsegments=None, spec2_options=
         Extra ``soss_simulate`` arguments. Without ``--level``, the
         slope-level simulator is used, on which docs/performance.md was
         measured (``soss_simulate``'s own default is now the ramp level).
+    label : str
+        Appended to the names of the product folders (several reductions
+        of one simulated exposure).
 
     Returns
     -------
@@ -176,7 +179,7 @@ def run_exposure(work, preset="full", nints=None, nsegments=None, spec2_options=
     nbytes = sum(p.stat().st_size for p in rateints.glob("*_rateints.fits"))
     n = sum(fits.getheader(p, "SCI")["NAXIS3"] for p in rateints.glob("*_rateints.fits"))
 
-    x1d = work / f"x1dints_{tag}"
+    x1d = work / f"x1dints_{tag}{label}"
     wall, peak, log = measured(
         [BIN / "strun", "soss_spec2", rateints / "spec2_asn.json", "--output_dir", x1d,
          *spec2_options],
@@ -195,7 +198,7 @@ def run_exposure(work, preset="full", nints=None, nsegments=None, spec2_options=
         associate(x1d, "*_x1dints.fits", "tso3_asn.json", "--product-name", "bench")
         wall, peak, log = measured(
             [BIN / "strun", "soss_tso3", x1d / "tso3_asn.json", "--output_dir",
-             work / f"products_{tag}"],
+             work / f"products_{tag}{label}"],
             work,
         )
         report["soss_tso3"] = {"wall_s": round(wall, 1), "peak_MB": round(peak),

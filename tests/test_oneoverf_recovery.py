@@ -31,6 +31,7 @@ from jwst_soss_custom.oneoverf.oneoverf import (
 from jwst_soss_custom.tracing import OrderTrace, TraceSolution, predict_traces
 
 HALF_BOX = 15  # aperture half-width (rows) used to measure the precision
+RAMP = (9, 5.494)  # groups and group time of the simulated slopes (method project)
 PAIRED = ("solve", "scale-chromatic")  # methods whose 1/f leak is measured (the issue's two)
 
 
@@ -64,11 +65,13 @@ def results(cleaned, tiny_truth):
     out["sigma_column"] = np.sqrt(np.nansum(variance * aperture, axis=0))
     for method in METHODS:
         data = cleaned.data.copy()
-        fitted, _ = correct_oneoverf(data, cleaned.err, cleaned.dq, solution, method, exclude=exclude)
+        fitted, _ = correct_oneoverf(data, cleaned.err, cleaned.dq, solution, method,
+                                     exclude=exclude, ramp=RAMP)
         out[method] = {"offsets": fitted[:, 0], "flux": _extract(data, aperture)}
         if method in PAIRED:
             ref = oracle.copy()
-            on_oracle, _ = correct_oneoverf(ref, cleaned.err, cleaned.dq, solution, method, exclude=exclude)
+            on_oracle, _ = correct_oneoverf(ref, cleaned.err, cleaned.dq, solution, method,
+                                            exclude=exclude, ramp=RAMP)
             out[method]["leak"] = fitted[:, 0] - on_oracle[:, 0] - truth_offsets
     return out
 
@@ -101,7 +104,7 @@ def test_injected_oneoverf_is_removed(results, method):
     assert total.std() < 0.5 * truth.std()
 
 
-@pytest.mark.parametrize("method", ["scale-chromatic", "scale-achromatic", "solve"])
+@pytest.mark.parametrize("method", ["scale-chromatic", "scale-achromatic", "solve", "project"])
 def test_light_curves_reach_the_photon_limit(results, method):
     """White light and the median spectroscopic channel within 5 % of the limit.
 
@@ -120,13 +123,17 @@ def test_light_curves_reach_the_photon_limit(results, method):
     """
     flux, oracle = results[method]["flux"][:, SCIENCE], results["oracle_flux"][:, SCIENCE]
     sigma = results["sigma_column"][SCIENCE]
-    if method == "solve":
+    if method in ("solve", "project"):
+        # Both fit the trace pixels (project its remainder term), so their
+        # error correlates with the aperture's noise: covariance included.
         channel_excess = flux.var(axis=0) - oracle.var(axis=0)
     else:
         channel_excess = (flux - oracle).var(axis=0)
         white_ratio = np.sqrt(1 + (flux - oracle).sum(axis=1).var() / np.sum(sigma**2))
         assert white_ratio < 1.05
-    channel_ratio = np.median(np.sqrt(1 + channel_excess / sigma**2))
+    # With the covariance included a column's excess can fall below -sigma^2
+    # by sampling (30 integrations); such columns count as ratio 0 in the median.
+    channel_ratio = np.median(np.sqrt(np.clip(1 + channel_excess / sigma**2, 0, None)))
     assert channel_ratio < 1.05
     # The test has power: without correction the channels' excess variance
     # is several times larger than after it.
@@ -157,8 +164,9 @@ def test_excluded_pixels_do_not_bias_the_offsets():
     dq = np.zeros(data.shape, np.uint32)
     exclude = np.zeros((ny, nx), bool)
     exclude[44:50, 9:15] = True
-    for method in ("scale-achromatic", "solve"):
-        found, _ = correct_oneoverf(data.copy(), err, dq, solution, method, 12.0, exclude=exclude)
+    for method in ("scale-achromatic", "solve", "project"):
+        found, _ = correct_oneoverf(data.copy(), err, dq, solution, method, 12.0, exclude=exclude,
+                                    ramp=RAMP)
         residual = _demeaned(found[:, 0] - offsets)
         # 0.1 noise over ~50 pixels: 0.014 per offset; 5 sigma
         assert np.abs(residual).max() < 0.07, method

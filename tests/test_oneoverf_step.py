@@ -70,3 +70,29 @@ def test_mask_files_npy_and_fits_and_bad_shape(tmp_path):
         load_mask(tmp_path / "small.npy", (256, 2048))
     with pytest.raises(SossInputError, match="does not exist"):
         load_mask(tmp_path / "none.npy", (256, 2048))
+
+
+def test_project_saves_its_loadings_and_needs_the_ramp_shape(segment, tiny_truth, tmp_path):
+    model = segment.copy()
+    model.data -= tiny_truth["background"]
+    result = SossOneOverFStep.call(model, method="project", save_offsets=True,
+                                   output_dir=str(tmp_path))
+    assert result.meta.cal_step.soss_oneoverf == "COMPLETE"
+    (path,) = tmp_path.glob("*_oneoverf_offsets.fits")
+    with fits.open(path) as hdul:
+        assert hdul[0].header["METHOD"] == "project"
+        assert 1.0 < hdul[0].header["GAIN"] < 2.5  # the simulator's 1.61 e-/DN
+        assert hdul["OFFSETS"].data.shape == (model.data.shape[0], 2, 2048)
+        beta, gamma = hdul["BETA"].data, hdul["GAMMA"].data
+    assert beta.shape == gamma.shape == (256, 2048)
+    # Pixel (y, x) received BETA x OFFSETS[:, 0, x] + GAMMA x OFFSETS[:, 1, x].
+    with fits.open(path) as hdul:
+        offsets = hdul["OFFSETS"].data
+    received = offsets[:, 0][:, None, :] * beta + offsets[:, 1][:, None, :] * gamma
+    removed = model.data - result.data
+    finite = np.isfinite(removed)
+    np.testing.assert_allclose(removed[finite], received[finite], atol=1e-4)
+    broken = segment.copy()
+    broken.meta.exposure.group_time = None
+    with pytest.raises(SossInputError, match="positive TGROUP"):
+        SossOneOverFStep.call(broken, method="project")

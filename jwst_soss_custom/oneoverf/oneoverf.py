@@ -23,6 +23,12 @@ left outside the traces:
     per column and integration, a joint weighted least-squares fit of the
     deep frame's scale and the offset over the whole column (traces
     included: they fix the scale).
+``project``
+    as ``scale-achromatic`` for the background, plus what optimal-weighted
+    ramp fitting makes of the same 1/f in bright pixels: each pixel's offset
+    is ``beta x`` the background's plus ``gamma x psi``, ``psi`` fitted on
+    the traces with a free star scale per column and kept where its power
+    along the columns exceeds the noise (`~jwst_soss_custom.oneoverf.projection`).
 
 Weights are the inverse of the time-median ERR^2 of each pixel: a noiseless
 estimate of its variance, unlike the ERR of one integration, which would
@@ -30,12 +36,15 @@ favour pixels that fluctuated low.
 """
 
 import logging
+from dataclasses import dataclass
 
 import bottleneck as bn
 import numpy as np
 from scipy.ndimage import median_filter
 
 from jwst_soss_custom._base.dq import usable
+
+from . import projection as proj
 
 __all__ = [
     "METHODS",
@@ -47,12 +56,15 @@ __all__ = [
     "column_offsets",
     "weighted_offsets",
     "solve_offsets",
+    "Projection",
+    "projection_model",
+    "project_offsets",
     "correct_oneoverf",
 ]
 
 log = logging.getLogger(__name__)
 
-METHODS = ("median", "scale-achromatic", "scale-chromatic", "window", "solve")
+METHODS = ("median", "scale-achromatic", "scale-chromatic", "window", "solve", "project")
 
 
 def trace_mask(solution, shape, width):
@@ -123,6 +135,26 @@ def window_regions(solution, shape, inner, outer):
     return region, measure
 
 
+def median_err(err):
+    """Median ERR of each pixel over time (every 4th integration from 32 on).
+
+    Every 4th integration (>= 8 values from 32 on) gives the variance to
+    ~10 %, plenty for weights, at a quarter of a full-cube median.
+
+    Parameters
+    ----------
+    err : ndarray (nints, ny, nx) or (ny, nx)
+        ERR cube, or already its median (returned as is).
+
+    Returns
+    -------
+    ndarray (ny, nx)
+    """
+    if err.ndim == 3:
+        err = bn.nanmedian(err[::4] if err.shape[0] >= 32 else err, axis=0)
+    return err
+
+
 def pixel_weights(err):
     """Inverse variance of each pixel from its median ERR over time.
 
@@ -136,10 +168,7 @@ def pixel_weights(err):
     ndarray (ny, nx) of float32
         0 where the variance is not finite or not positive.
     """
-    if err.ndim == 3:
-        # Every 4th integration (>= 8 values from 32 on) gives the variance to
-        # ~10 %, plenty for weights, at a quarter of a full-cube median.
-        err = bn.nanmedian(err[::4] if err.shape[0] >= 32 else err, axis=0)
+    err = median_err(err)
     var = np.square(err, dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         w = np.where(np.isfinite(var) & (var > 0), 1.0 / var, 0.0)
@@ -359,6 +388,108 @@ def _fit_line(d, y, w):
     return a.astype(np.float32), c.astype(np.float32)
 
 
+@dataclass(frozen=True)
+class Projection:
+    """How the 1/f of the groups enters each pixel's slope (method ``project``).
+
+    Attributes
+    ----------
+    beta, gamma : ndarray (ny, nx) of float32
+        Loadings of each pixel's offset on the background offset and on the
+        remainder ``psi`` (`~jwst_soss_custom.oneoverf.projection`).
+    gain : float
+        The exposure's gain used for the weighting classes (e-/DN).
+    reference_norm2 : float
+        Squared norm of the background offset's slope coefficients
+        (s^-2): the background offsets have ``reference_norm2`` times the
+        power of ``psi`` (a unit-norm projection of the same group offsets).
+    fit : `~jwst_soss_custom.oneoverf.projection.ComplementFit`
+        The fit of ``psi`` on the traces.
+    """
+
+    beta: np.ndarray
+    gamma: np.ndarray
+    gain: float
+    reference_norm2: float
+    fit: proj.ComplementFit
+
+
+def projection_model(deep, err_median, ngroups, group_time, reference, traces, weights):
+    """The `Projection` of an exposure from its statistics.
+
+    Parameters
+    ----------
+    deep, err_median : ndarray (ny, nx)
+        Exposure statistics (DN/s).
+    ngroups : int
+    group_time : float
+        Seconds.
+    reference : ndarray of bool (ny, nx)
+        Pixels that measure the background offset.
+    traces : ndarray of bool (ny, nx)
+        The traces' band: the pixels that measure ``psi`` (excluded pixels
+        already removed).
+    weights : ndarray (ny, nx)
+        Inverse variances.
+
+    Returns
+    -------
+    Projection
+    """
+    gain = proj.estimate_gain(deep, err_median, ngroups, group_time)
+    coefficients = proj.expected_coefficients(deep, err_median, ngroups, group_time, gain)
+    beta, gamma, c_ref, _ = proj.projection_loadings(
+        coefficients, reference & (weights > 0), weights, traces & (weights > 0)
+    )
+    log.info("1/f projection: gain %.2f e-/DN, remainder loading %.4f to %.4f on the traces",
+             gain, float(gamma[traces].min(initial=0)), float(gamma[traces].max(initial=0)))
+    fit = proj.ComplementFit.build(deep, gamma, np.where(traces, weights, 0.0))
+    return Projection(beta, gamma, gain, float(c_ref @ c_ref), fit)
+
+
+def project_offsets(data, dq, deep, scaling, weights, allowed, projection, clip=5.0, chunk=4):
+    """Background offsets and the remainder ``psi`` of every column (method ``project``).
+
+    Parameters
+    ----------
+    data, dq : ndarray (nints, ny, nx)
+    deep, weights : ndarray (ny, nx)
+    scaling : ndarray (nints,)
+        White-light scaling of the star model.
+    allowed : ndarray of bool (ny, nx)
+        Pixels that measure the background offset.
+    projection : Projection
+    clip : float
+        Outlier threshold (sigma) of the background offsets.
+    chunk : int
+
+    Returns
+    -------
+    ndarray (nints, 2, nx) of float32
+        The background offset and the filtered ``psi`` of each column.
+    """
+    nints, _, nx = data.shape
+    out = np.empty((nints, 2, nx), np.float32)
+    out[:, 0] = weighted_offsets(data, dq, deep, scaling, weights, [allowed], clip, chunk)[:, 0]
+    psi = np.empty((nints, nx), np.float32)
+    variance = np.empty((nints, nx))
+    star = np.nan_to_num(deep).astype(np.float32)
+    for rows in _chunks(nints, chunk):
+        sci = data[rows]
+        known = out[rows, 0][:, None, :] * projection.beta
+        # Unusable pixels take the model's value (star and background
+        # offset): they then tell nothing about psi, whatever their weight.
+        model = _star_model(star, scaling, rows) + known
+        values = np.where(usable(sci, dq[rows]), sci, model) - known
+        psi[rows], variance[rows] = projection.fit.psi(values)
+    # psi's power along the columns, from the background offsets' (same 1/f).
+    science = slice(4, nx - 4) if nx > 16 else slice(None)
+    length = out[:, 0, science].shape[1]
+    amplitude = proj.spectral_amplitude(out[:, 0, science]) / projection.reference_norm2
+    out[:, 1] = proj.wiener_columns(psi, variance, amplitude * (nx / length) ** 2)
+    return out
+
+
 def correct_oneoverf(
     data,
     err,
@@ -374,6 +505,8 @@ def correct_oneoverf(
     chunk=4,
     deep=None,
     err_median=None,
+    ramp=None,
+    projection=None,
 ):
     """Estimate and subtract the 1/f offsets of a cube, in place.
 
@@ -405,14 +538,22 @@ def correct_oneoverf(
         The exposure's deep frame and median ERR
         (`~jwst_soss_custom.statistics.ExposureStatistics`); None: computed
         from ``data`` and ``err``.
+    ramp : tuple (int, float) or None
+        Groups per integration and group time (s) of the ramps the slopes
+        were fitted from (``project``).
+    projection : Projection or None
+        The exposure's `Projection` (``project``); None: made from ``deep``,
+        ``err_median`` and ``ramp``.
 
     Returns
     -------
     offsets : ndarray (nints, nregions, nx) of float32
         The subtracted offsets; nregions is 1 except for ``window`` (whole
-        column, then one per order).
-    region : ndarray of int (ny, nx)
-        Which of the offsets each pixel received.
+        column, then one per order) and ``project`` (the background offset,
+        then ``psi``).
+    region : ndarray of int (ny, nx) or None
+        Which of the offsets each pixel received; None for ``project``,
+        whose pixels receive ``beta x offsets[:, 0] + gamma x offsets[:, 1]``.
     """
     if method not in METHODS:
         raise ValueError(f"Unknown 1/f method {method!r}; choose one of {', '.join(METHODS)}.")
@@ -423,7 +564,21 @@ def correct_oneoverf(
     region = np.zeros(shape, np.intp)
     if deep is None:
         deep = bn.nanmedian(data, axis=0)
-    weights = pixel_weights(err if err_median is None else err_median)
+    err_median = median_err(err if err_median is None else err_median)
+    weights = pixel_weights(err_median)
+    if method == "project":
+        if projection is None:
+            if ramp is None:
+                raise ValueError("method 'project' needs the ramp's groups and group time.")
+            projection = projection_model(deep, err_median, *ramp, allowed, traces & ~exclude,
+                                          weights)
+        scaling = white_light_scaling(data, deep, traces, smoothing_window)
+        offsets = project_offsets(data, dq, deep, scaling, weights, allowed, projection, clip,
+                                  chunk)
+        for rows in _chunks(data.shape[0], chunk):
+            data[rows] -= (offsets[rows, 0][:, None, :] * projection.beta
+                           + offsets[rows, 1][:, None, :] * projection.gamma)
+        return offsets, None
     if method == "median":
         scaling = white_light_scaling(data, deep, traces, smoothing_window)
         offsets = column_offsets(data, deep, scaling, ~allowed, chunk)[:, None, :]

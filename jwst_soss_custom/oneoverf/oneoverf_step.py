@@ -12,7 +12,7 @@ from jwst_soss_custom.references import read_image_arrays
 from jwst_soss_custom.stpipe import SossStep
 from jwst_soss_custom.tracing import traces_for
 
-from .oneoverf import correct_oneoverf
+from .oneoverf import correct_oneoverf, pixel_weights, projection_model, trace_mask
 
 __all__ = ["SossOneOverFStep", "load_mask"]
 
@@ -34,7 +34,7 @@ class SossOneOverFStep(SossStep):
     class_alias = "soss_oneoverf"
 
     spec = """
-    method = option('scale-achromatic', 'scale-chromatic', 'solve', 'window', 'median', default='scale-achromatic')  # how the star is modelled and the offsets estimated
+    method = option('scale-achromatic', 'scale-chromatic', 'solve', 'window', 'median', 'project', default='scale-achromatic')  # how the star is modelled and the offsets estimated
     mask_width = float(default=40.0, min=0)  # full width (rows) of the band masked around each trace
     outer_width = float(default=70.0, min=0)  # full width (rows) of each order's window (method='window')
     smoothing_window = integer(default=1, min=1)  # running median (integrations) of the white-light scaling (median, scale-achromatic)
@@ -48,7 +48,7 @@ class SossOneOverFStep(SossStep):
     """  # noqa: E501
 
     #: Methods that smooth the white-light scaling in time (``smoothing_window``).
-    SMOOTHING_METHODS = ("median", "scale-achromatic")
+    SMOOTHING_METHODS = ("median", "scale-achromatic", "project")
 
     def time_halo(self):
         """Neighbours each side of a chunk: half the time smoothing of the scaling."""
@@ -82,22 +82,19 @@ class SossOneOverFStep(SossStep):
             )
             self.record_step_status(model, "SKIPPED")
             return model
-        model, stats, _, _ = self.open_chunk(model, context, make_copy=False)
+        model, stats, cache, _ = self.open_chunk(model, context, make_copy=False)
 
         shape = model.data.shape[1:]
-        exclude = reference_pixels(shape)
-        order0 = getattr(model, ORDER0_ATTRIBUTE, None)
-        if order0 is not None:
-            exclude |= _frame_mask(order0, shape, ORDER0_ATTRIBUTE)
-            log.info("Excluding %d order-0 contaminant pixels", int(np.count_nonzero(order0)))
-        if self.mask_file:
-            exclude |= load_mask(self.mask_file, shape)
+        exclude = self._exclusions(model, shape)
+        solution = traces_for(model)
+        if self.method == "project" and "projection" not in cache:
+            cache["projection"] = self._projection(model, stats, solution, exclude)
         before = model.data.copy() if self.save_plot else None
         offsets, region = correct_oneoverf(
             model.data,
             model.err,
             model.dq,
-            traces_for(model),
+            solution,
             method=self.method,
             inner_width=self.mask_width,
             outer_width=self.outer_width,
@@ -107,6 +104,7 @@ class SossOneOverFStep(SossStep):
             clip=self.clip,
             deep=stats.deep,
             err_median=stats.err,
+            projection=cache.get("projection"),
         )
         log.info(
             "Removed 1/f offsets (%s): RMS %.4f DN/s per column over %d integrations.",
@@ -115,7 +113,7 @@ class SossOneOverFStep(SossStep):
             offsets.shape[0],
         )
         if self.save_offsets:
-            self._save_offsets(model, offsets, region)
+            self._save_offsets(model, offsets, region, cache.get("projection"))
         if self.save_plot:
             from jwst_soss_custom.plotting.cleaning import plot_oneoverf
 
@@ -124,21 +122,48 @@ class SossOneOverFStep(SossStep):
         self.record_step_status(model)
         return model
 
-    def _save_offsets(self, model, offsets, region):
-        """Offsets (nints, nregions, ncols) and the region map as a FITS file."""
+    def _projection(self, model, stats, solution, exclude):
+        """The exposure's `Projection` (method ``project``).
+
+        Made at the first chunk of each process (from the exposure statistics,
+        so every chunk gets the same; ~0.5 s), as it needs the chunk's traces.
+        """
+        shape = stats.deep.shape
+        traces = trace_mask(solution, shape, self.mask_width)
+        return projection_model(
+            stats.deep, stats.err, *_ramp_shape(model), ~(traces | exclude), traces & ~exclude,
+            pixel_weights(stats.err),
+        )
+
+    def _exclusions(self, model, shape):
+        """Pixels never used to measure offsets: reference pixels, order 0s, the user's mask."""
+        exclude = reference_pixels(shape)
+        order0 = getattr(model, ORDER0_ATTRIBUTE, None)
+        if order0 is not None:
+            exclude |= _frame_mask(order0, shape, ORDER0_ATTRIBUTE)
+            log.info("Excluding %d order-0 contaminant pixels", int(np.count_nonzero(order0)))
+        if self.mask_file:
+            exclude |= load_mask(self.mask_file, shape)
+        return exclude
+
+    def _save_offsets(self, model, offsets, region, projection=None):
+        """Offsets (nints, nregions, ncols) and what each pixel received, as a FITS file."""
         from astropy.io import fits
 
         path = self.make_output_path(
             basepath=model.meta.filename, suffix="oneoverf_offsets", ext="fits"
         )
         header = fits.Header({"METHOD": self.method, "BUNIT": "DN/s"})
-        fits.HDUList(
-            [
-                fits.PrimaryHDU(header=header),
-                fits.ImageHDU(offsets, name="OFFSETS"),
-                fits.ImageHDU(region.astype(np.int16), name="REGION"),
-            ]
-        ).writeto(path, overwrite=True)
+        if projection is not None:
+            header["GAIN"] = (projection.gain, "gain (e-/DN) of the weighting classes")
+        hdus = [fits.PrimaryHDU(header=header), fits.ImageHDU(offsets, name="OFFSETS")]
+        if projection is None:
+            hdus.append(fits.ImageHDU(region.astype(np.int16), name="REGION"))
+        else:
+            # Pixel (y, x) received BETA x OFFSETS[:, 0, x] + GAMMA x OFFSETS[:, 1, x].
+            hdus += [fits.ImageHDU(projection.beta, name="BETA"),
+                     fits.ImageHDU(projection.gamma, name="GAMMA")]
+        fits.HDUList(hdus).writeto(path, overwrite=True)
         log.info("Saved 1/f offsets %s", path)
 
 
@@ -169,6 +194,23 @@ def load_mask(path, shape):
     if not items:
         raise SossInputError(f"mask_file {path} holds no image.")
     return _frame_mask(items[0][1], shape, f"mask_file {path}")
+
+
+def _ramp_shape(model):
+    """Groups per integration and group time of the ramps the slopes came from."""
+    exposure = model.meta.exposure
+    ngroups, group_time = exposure.ngroups, exposure.group_time
+    if not isinstance(ngroups, int | np.integer) or ngroups < 2:
+        raise SossInputError(
+            f"{model.meta.filename}: method 'project' needs NGROUPS >= 2 in the header "
+            f"(got {ngroups!r}); use the rateints as ramp_fit wrote them, or another method."
+        )
+    if not isinstance(group_time, float | int) or not np.isfinite(group_time) or group_time <= 0:
+        raise SossInputError(
+            f"{model.meta.filename}: method 'project' needs a positive TGROUP in the header "
+            f"(got {group_time!r}); use the rateints as ramp_fit wrote them, or another method."
+        )
+    return int(ngroups), float(group_time)
 
 
 def _group_level_cleaning(model):
