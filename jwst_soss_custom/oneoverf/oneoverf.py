@@ -474,14 +474,21 @@ def project_offsets(data, dq, deep, scaling, weights, allowed, projection, clip=
     psi = np.empty((nints, nx), np.float32)
     variance = np.empty((nints, nx))
     star = np.nan_to_num(deep).astype(np.float32)
+    fit = projection.fit
+    # What the background offsets put into the fit's sums, per unit offset.
+    beta_star = (fit.star_weights * projection.beta).sum(axis=0)
+    beta_gamma = (fit.gamma_weights * projection.beta).sum(axis=0)
     for rows in _chunks(nints, chunk):
         sci = data[rows]
-        known = out[rows, 0][:, None, :] * projection.beta
+        ok = usable(sci, dq[rows])
+        values = np.where(ok, sci, np.float32(0))
         # Unusable pixels take the model's value (star and background
         # offset): they then tell nothing about psi, whatever their weight.
-        model = _star_model(star, scaling, rows) + known
-        values = np.where(usable(sci, dq[rows]), sci, model) - known
-        psi[rows], variance[rows] = projection.fit.psi(values)
+        i, y, x = np.nonzero(~ok)
+        offset = out[rows, 0]
+        values[i, y, x] = (np.asarray(scaling, np.float32)[rows][i] * star[y, x]
+                           + offset[i, x] * projection.beta[y, x])
+        psi[rows], variance[rows] = fit.psi(values, offset * beta_star, offset * beta_gamma)
     # psi's power along the columns, from the background offsets' (same 1/f).
     science = slice(4, nx - 4) if nx > 16 else slice(None)
     length = out[:, 0, science].shape[1]
@@ -576,8 +583,8 @@ def correct_oneoverf(
         offsets = project_offsets(data, dq, deep, scaling, weights, allowed, projection, clip,
                                   chunk)
         for rows in _chunks(data.shape[0], chunk):
-            data[rows] -= (offsets[rows, 0][:, None, :] * projection.beta
-                           + offsets[rows, 1][:, None, :] * projection.gamma)
+            data[rows] -= offsets[rows, 0][:, None, :] * projection.beta
+            data[rows] -= offsets[rows, 1][:, None, :] * projection.gamma
         return offsets, None
     if method == "median":
         scaling = white_light_scaling(data, deep, traces, smoothing_window)

@@ -87,8 +87,6 @@ class SossOneOverFStep(SossStep):
         shape = model.data.shape[1:]
         exclude = self._exclusions(model, shape)
         solution = traces_for(model)
-        if self.method == "project" and "projection" not in cache:
-            cache["projection"] = self._projection(model, stats, solution, exclude)
         before = model.data.copy() if self.save_plot else None
         offsets, region = correct_oneoverf(
             model.data,
@@ -122,23 +120,39 @@ class SossOneOverFStep(SossStep):
         self.record_step_status(model)
         return model
 
-    def _projection(self, model, stats, solution, exclude):
-        """The exposure's `Projection` (method ``project``).
+    def prepare_exposure(self, context, model):
+        """The exposure's `Projection` (method ``project``), once for every chunk and process.
 
-        Made at the first chunk of each process (from the exposure statistics,
-        so every chunk gets the same; ~0.5 s), as it needs the chunk's traces.
+        Built from the exposure statistics with the traces and order-0 mask
+        that soss_tracing found for the exposure (its exposure-level results
+        in ``context``); without them, from the input's own traces.
         """
+        cache = context.step_cache(self.class_alias)
+        if self.method != "project" or "projection" in cache:
+            return
+        stats = context.statistics
         shape = stats.deep.shape
+        tracing = context.cache.get("soss_tracing", {})
+        if "solution" in tracing:
+            solution, order0 = tracing["solution"], tracing["mask"]
+        else:
+            solution = traces_for(model, ncols=shape[1])
+            order0 = getattr(model, ORDER0_ATTRIBUTE, None)
+        exclude = self._exclusions(model, shape, order0)
         traces = trace_mask(solution, shape, self.mask_width)
-        return projection_model(
+        cache["projection"] = projection_model(
             stats.deep, stats.err, *_ramp_shape(model), ~(traces | exclude), traces & ~exclude,
             pixel_weights(stats.err),
         )
 
-    def _exclusions(self, model, shape):
-        """Pixels never used to measure offsets: reference pixels, order 0s, the user's mask."""
+    def _exclusions(self, model, shape, order0=None):
+        """Pixels never used to measure offsets: reference pixels, order 0s, the user's mask.
+
+        ``order0`` defaults to the model's ``soss_order0_mask``.
+        """
         exclude = reference_pixels(shape)
-        order0 = getattr(model, ORDER0_ATTRIBUTE, None)
+        if order0 is None:
+            order0 = getattr(model, ORDER0_ATTRIBUTE, None)
         if order0 is not None:
             exclude |= _frame_mask(order0, shape, ORDER0_ATTRIBUTE)
             log.info("Excluding %d order-0 contaminant pixels", int(np.count_nonzero(order0)))

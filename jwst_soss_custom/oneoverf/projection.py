@@ -269,14 +269,16 @@ class ComplementFit:
         return cls(ws.astype(np.float32), wg.astype(np.float32), (ws * star).sum(axis=0),
                    (ws * gamma).sum(axis=0), (wg * gamma).sum(axis=0))
 
-    def psi(self, values):
+    def psi(self, values, known_star=0.0, known_gamma=0.0):
         """``psi`` of every column and integration, and its variance.
 
         Parameters
         ----------
         values : ndarray (nints, ny, nx) of float32
-            Data minus what is already modelled (the background offsets);
-            finite wherever the weights are not 0.
+            Data, finite wherever the weights are not 0.
+        known_star, known_gamma : ndarray (nints, nx) or float
+            What is already modelled (the background offsets) in the two
+            weighted sums, subtracted from them.
 
         Returns
         -------
@@ -284,8 +286,8 @@ class ComplementFit:
             ``variance`` is inf where the column does not constrain ``psi``
             (``gamma`` nearly proportional to the star, or no pixel).
         """
-        sr = np.einsum("iyx,yx->ix", values, self.star_weights)
-        gr = np.einsum("iyx,yx->ix", values, self.gamma_weights)
+        sr = np.einsum("iyx,yx->ix", values, self.star_weights) - known_star
+        gr = np.einsum("iyx,yx->ix", values, self.gamma_weights) - known_gamma
         det = self.sss * self.sgg - self.ssg**2
         ok = (det > 1e-6 * self.sss * self.sgg) & (self.sgg > 0)
         safe = np.where(ok, det, 1.0)

@@ -243,13 +243,16 @@ def read_order0_file(path, shape):
     return (array.astype(bool), True) if is_mask else (array.astype(np.float32), False)
 
 
-def traces_for(model):
+def traces_for(model, ncols=None):
     """The trace solution of a model, predicted from PWCPOS if it has none.
 
     Parameters
     ----------
     model : CubeModel
         SOSS rateints/calints, possibly processed by `SossTracingStep`.
+    ncols : int or None
+        Columns of the frames (default: from ``model.data``; give it for a
+        model holding only metadata).
 
     Returns
     -------
@@ -259,4 +262,5 @@ def traces_for(model):
     if tree is not None:
         return TraceSolution.from_tree(tree)
     log.info("No trace solution on the input: predicting it from PWCPOS with pastasoss.")
-    return predict_traces(model.meta.instrument.pupil_position, ncols=model.data.shape[-1])
+    ncols = model.data.shape[-1] if ncols is None else ncols
+    return predict_traces(model.meta.instrument.pupil_position, ncols=ncols)
