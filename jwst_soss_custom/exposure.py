@@ -29,7 +29,9 @@ __all__ = [
     "meta_value",
     "input_items",
     "read_association",
-    "refuse_empty_integrations",
+    "empty_integrations",
+    "flag_empty_integrations",
+    "MIN_USABLE_FRACTION",
 ]
 
 @dataclass
@@ -229,23 +231,54 @@ def check_continues(previous_info, model):
         )
 
 
-def check_integrations(model):
-    """Raise `SossInputError` if any integration holds no finite science pixel.
+#: Least share of an exposure's integrations that must hold data: below it
+#: there is no baseline worth fitting, and the exposure is refused.
+MIN_USABLE_FRACTION = 0.5
 
-    Such integrations (e.g. from a failed ramp fit) would silently become NaN or
-    zero flux in the light curves.
+
+def empty_integrations(data):
+    """Integrations of a cube without a single finite science pixel.
+
+    Parameters
+    ----------
+    data : ndarray (nints, ny, nx)
+
+    Returns
+    -------
+    ndarray of bool (nints,)
+    """
+    return ~np.isfinite(data).any(axis=(1, 2))
+
+
+def check_integrations(model):
+    """Warn about the integrations of ``model`` that hold no finite science pixel.
+
+    They are flagged, not fatal (`flag_empty_integrations`); too many of them
+    raise `SossInputError`.
 
     Parameters
     ----------
     model : CubeModel
+
+    Returns
+    -------
+    ndarray of bool (nints,)
+        The empty integrations.
     """
-    refuse_empty_integrations(
-        ~np.isfinite(model.data).any(axis=(1, 2)), int_start(model), model.meta.filename
-    )
+    empty = empty_integrations(model.data)
+    flag_empty_integrations(empty, int_start(model), model.meta.filename)
+    return empty
 
 
-def refuse_empty_integrations(empty, first, name):
-    """Raise `SossInputError` naming the integrations flagged in ``empty``, if any.
+def flag_empty_integrations(empty, first, name):
+    """Log the integrations flagged in ``empty``; refuse if too few others remain.
+
+    Real exposures lose whole integrations (data-transfer losses, a
+    saturating event); such an integration is left out of the reduction (its
+    pixels DO_NOT_USE, its spectra NaN, masked in the light curves) rather
+    than costing the observer the exposure. Only when fewer than
+    `MIN_USABLE_FRACTION` of the integrations hold data is the exposure
+    refused.
 
     Parameters
     ----------
@@ -254,13 +287,27 @@ def refuse_empty_integrations(empty, first, name):
     first : int
         Integration number of the first entry.
     name : str
-        File (or exposure) named in the message.
+        File (or exposure) named in the messages.
+
+    Returns
+    -------
+    list of int
+        The integration numbers flagged.
     """
-    if empty.any():
-        numbers = (np.flatnonzero(empty) + first).tolist()
-        shown = ", ".join(map(str, numbers[:10])) + (" ..." if len(numbers) > 10 else "")
+    numbers = (np.flatnonzero(empty) + first).tolist()
+    if not numbers:
+        return numbers
+    shown = ", ".join(map(str, numbers[:10])) + (" ..." if len(numbers) > 10 else "")
+    usable = empty.size - len(numbers)
+    if usable < max(2, MIN_USABLE_FRACTION * empty.size):
         raise SossInputError(
-            f"{name}: {len(numbers)} integration(s) have no finite pixel "
-            f"(integration numbers {shown}). Check the Detector1 processing of those "
-            "integrations, or remove them from the rateints before reducing."
+            f"{name}: {len(numbers)} of {empty.size} integration(s) have no finite pixel "
+            f"(integration numbers {shown}); only {usable} hold data, too few for a "
+            "baseline. Check the Detector1 processing of those integrations."
         )
+    log.warning(
+        "%s: %d integration(s) have no finite pixel (integration numbers %s); they are "
+        "flagged DO_NOT_USE and left out (NaN spectra, masked in the light curves).",
+        name, len(numbers), shown,
+    )
+    return numbers

@@ -131,17 +131,17 @@ def test_simulator_can_leave_out_the_variances(tmp_path):
     assert data.shape == (6, 256, 2048) and np.isfinite(data).mean() > 0.99
 
 
-def test_empty_integration_in_a_later_segment_is_refused_before_any_product(
-    tiny_exposure, tmp_path
-):
-    """Segments are written as they finish: a bad one must stop the run before any is."""
+def test_too_many_empty_integrations_are_refused_before_any_product(tiny_exposure, tmp_path):
+    """Segments are written as they finish: a bad exposure must stop the run before any is."""
     import shutil
 
     files = [shutil.copy(p, tmp_path) for p in tiny_exposure.segment_files]
     with fits.open(files[1], mode="update") as hdul:
-        hdul["SCI"].data[2] = np.nan
+        hdul["SCI"].data[:] = np.nan  # the whole second segment, with one more of the first
+    with fits.open(files[0], mode="update") as hdul:
+        hdul["SCI"].data[0] = np.nan
     out = tmp_path / "out"
     out.mkdir()
-    with pytest.raises(SossInputError, match=r"1 integration\(s\) have no finite pixel"):
+    with pytest.raises(SossInputError, match=r"16 of 30 integration\(s\) have no finite pixel"):
         SossSpec2Pipeline.call(files, output_dir=str(out), save_results=True)
     assert not list(out.iterdir())

@@ -119,10 +119,15 @@ def test_segments_that_differ_in_identity_are_refused_by_keyword(path, value):
         load_exposure([first, second])
 
 
-def test_all_nan_integration_is_refused():
-    model = _segment(1, 3)
+def test_all_nan_integrations_are_flagged_until_too_few_remain(caplog):
+    model = _segment(1, 4)
     model.data[1] = np.nan
-    with pytest.raises(SossInputError, match="integration numbers 2"):
+    empty = check_integrations(model)
+    np.testing.assert_array_equal(empty, [False, True, False, False])
+    assert "integration numbers 2" in caplog.text and "flagged DO_NOT_USE" in caplog.text
+    model.data[2] = np.nan
+    model.data[3] = np.nan  # 1 of 4 left: no baseline
+    with pytest.raises(SossInputError, match=r"3 of 4 integration\(s\) .* only 1 hold data"):
         check_integrations(model)
 
 

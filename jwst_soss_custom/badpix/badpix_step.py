@@ -5,8 +5,9 @@ import logging
 import numpy as np
 
 
+from jwst_soss_custom._base.dq import FLAGS
 from jwst_soss_custom._base.geometry import reference_pixels
-from jwst_soss_custom.exposure import check_integrations
+from jwst_soss_custom.exposure import check_integrations, empty_integrations
 from jwst_soss_custom.stpipe import SossStep
 
 from .badpix import clean_cube, replace_bad_pixels, spatial_outliers
@@ -62,7 +63,8 @@ class SossBadpixStep(SossStep):
         CubeModel
         """
         model, stats, cache, core = self.open_chunk(input_data, context, require_pwcpos=False)
-        check_integrations(model)
+        # soss_spec2 has logged (or refused) the exposure's empty integrations.
+        empty = empty_integrations(model.data) if context else check_integrations(model)
         spatial = cache["spatial"]
         search = self.temporal and stats.nints >= self.temporal_window
         if self.temporal and not search:
@@ -90,6 +92,12 @@ class SossBadpixStep(SossStep):
             counts["n_fallback"],
             self.max_distance,
         )
+        if empty.any():
+            # Nothing to repair in an integration without data: what the
+            # fallback put there is the median over time, not a measurement.
+            model.data[empty] = np.nan
+            model.err[empty] = np.nan
+            model.dq[empty] |= np.uint32(FLAGS["DO_NOT_USE"])
         model.soss_badpix = {k: counts[k] for k in ("n_flagged", "n_spatial", "n_temporal")}
         if self.save_plot:
             from jwst_soss_custom.plotting.cleaning import plot_badpix

@@ -174,6 +174,9 @@ def make_light_curves(
     for order in data:
         meta[f"wavelength_range_order_{order}"] = [float(v) for v in wave_ranges[order]]
     meta["normalisation"] = NORMALISATION
+    # Integrations without data in any order (flagged whole by soss_spec2).
+    without = np.logical_or.reduce([nused == 0 for _, _, nused in white.values()])
+    meta["integrations_without_data"] = [int(n) for n in int_num[without]]
     meta.update(found.meta(int_num))
     meta["software"] = f"jwst_soss_custom {__version__}"
 
@@ -204,7 +207,7 @@ def _white_light(order, arrays, wave_range):
     if np.any(empty):
         log.warning(
             "Order %d: integrations %s have no finite flux in [%g, %g]; their white "
-            "light is 0, as in jwst's white_light.",
+            "light is 0, as in jwst's white_light, and their normalised flux NaN.",
             order,
             integer_runs(np.sort(arrays["int_num"][empty])),
             *wave_range,
@@ -229,7 +232,10 @@ def _whtlt_table(data, white, baseline, meta):
     rows = []
     for order, arrays in data.items():
         flux, error, nused = white[order]
-        norm, norm_error, median = normalise(flux, error, baseline=baseline)
+        # An integration without data has a white light of 0 (as jwst's),
+        # but no normalised flux: NaN, left out of the baseline and precision.
+        norm, norm_error, median = normalise(np.where(nused > 0, flux, np.nan), error,
+                                             baseline=baseline)
         unit = _unit(arrays["flux_unit"])
         columns["flux"][order] = flux if unit is None else flux << unit
         columns["error"][order] = error if unit is None else error << unit

@@ -13,7 +13,7 @@ from jwst_soss_custom.background import SossBackgroundStep
 from jwst_soss_custom.badpix import SossBadpixStep
 from jwst_soss_custom.chunks import ChunkContext, MemoryBudget, plan_chunks
 from jwst_soss_custom._base.errors import SossInputError
-from jwst_soss_custom.exposure import refuse_empty_integrations
+from jwst_soss_custom.exposure import flag_empty_integrations
 from jwst_soss_custom.metadata import (
     apply_segment_identity,
     inherit_metadata,
@@ -111,8 +111,9 @@ class SossSpec2Pipeline(SossPipeline):
                     source, rows_per_band=budget.band_rows,
                     executor=LocalExecutor(budget.processes),
                 )
-            # Before any chunk runs, so nothing is written for a bad exposure.
-            refuse_empty_integrations(
+            # Before any chunk runs, so nothing is written for a bad exposure;
+            # a few empty integrations are flagged by soss_badpix and left out.
+            flag_empty_integrations(
                 stats.empty, int_start(source.segments[0].model),
                 f"{source.segments[0].filename} (exposure of {len(source.segments)} segment(s))",
             )

@@ -329,12 +329,17 @@ def stability_regressors(data, dq, deep, trace_y, columns, halfwidth=15.0, exclu
             # Both as BLAS matrix products: sum_p w_ip X_pk X_pl = w @ (X_k X_l).
             normal = (w @ outer).reshape(-1, 4, 4)
             rhs = (w * values) @ design
-            beta = np.linalg.solve(normal, rhs[..., None])[..., 0]
+            # An integration without usable pixels (flagged whole by
+            # soss_badpix) has no regressors: NaN, masked downstream.
+            solvable = ok.sum(axis=1) > design.shape[1]
+            beta = np.full(rhs.shape, np.nan)
+            beta[solvable] = np.linalg.solve(normal[solvable], rhs[solvable][..., None])[..., 0]
             # Noise ~ sqrt(D) up to a factor (gain x time) measured robustly here.
             z = (values - beta @ design.T) / np.sqrt(d)[None, :]
             zmasked = np.where(ok, np.abs(z), np.nan)
             sigma = 1.4826 * bn.nanmedian(zmasked, axis=1)[:, None]
-            ok &= np.abs(z) <= clip * sigma
+            with np.errstate(invalid="ignore"):
+                ok &= np.abs(z) <= clip * sigma
         scale = beta[:, 0]
         out["dx"][start:stop] = beta[:, 1] / scale
         out["dy"][start:stop] = beta[:, 2] / scale
