@@ -13,6 +13,8 @@ import numpy as np
 from asdf.tags.core import NDArrayType
 from asdf.treeutil import walk_and_modify
 
+from jwst_soss_custom._base.errors import SossInputError
+
 log = logging.getLogger(__name__)
 
 __all__ = [
@@ -28,6 +30,8 @@ __all__ = [
     "has_int_times",
     "int_start",
     "integration_times",
+    "implausible_times",
+    "drop_implausible_times",
     "product_name",
 ]
 
@@ -121,6 +125,92 @@ def int_start(model):
 
 
 
+def implausible_times(int_num, mid):
+    """Integrations whose mid time cannot be right.
+
+    Not finite, not positive, or more than half a cadence off the exposure's
+    cadence: the integrations of a time series follow one another at a fixed
+    cadence, so the mid times lie on a line in the integration number
+    (fitted robustly: the median cadence and offset). Too few finite times
+    to fit a line: only the first two tests.
+
+    Parameters
+    ----------
+    int_num : ndarray of int
+    mid : ndarray of float
+        Mid times (days), NaN where unknown.
+
+    Returns
+    -------
+    ndarray of bool
+        True where the time is implausible (NaN times included).
+    """
+    int_num = np.asarray(int_num, float)
+    mid = np.asarray(mid, float)
+    with np.errstate(invalid="ignore"):
+        bad = ~np.isfinite(mid) | (mid <= 0)
+    good = np.flatnonzero(~bad)
+    if good.size >= 3:
+        order = good[np.argsort(int_num[good])]
+        steps = np.diff(mid[order]) / np.diff(int_num[order])
+        cadence = np.median(steps)
+        if not cadence > 0:
+            return np.ones(mid.shape, bool)  # times that do not advance: none usable
+        offset = np.median(mid[good] - cadence * int_num[good])
+        with np.errstate(invalid="ignore"):
+            bad |= np.abs(mid - offset - cadence * int_num) > 0.5 * cadence
+    return bad
+
+
+def drop_implausible_times(table, name, min_fraction=0.5):
+    """An ``int_times`` table with the implausible times of any row set to NaN.
+
+    A row is implausible when its mid time in UTC or in TDB is (see
+    `implausible_times`); all its times become NaN, so the light curves leave
+    the integration out (it has no time to be fitted at) and say so.
+
+    Parameters
+    ----------
+    table : structured ndarray
+        The exposure's INT_TIMES rows.
+    name : str
+        File or exposure named in the messages.
+    min_fraction : float
+        Least share of rows with a plausible time; fewer raise `SossInputError`.
+
+    Returns
+    -------
+    table : structured ndarray
+        A copy (the input is not modified).
+    numbers : list of int
+        Integration numbers whose times were dropped.
+    """
+    table = np.array(table, copy=True)
+    numbers = np.asarray(table["integration_number"])
+    bad = np.zeros(len(table), bool)
+    for column in ("int_mid_MJD_UTC", "int_mid_BJD_TDB"):
+        bad |= implausible_times(numbers, table[column])
+    dropped = [int(n) for n in numbers[bad]]
+    if not dropped:
+        return table, dropped
+    shown = ", ".join(map(str, dropped[:10])) + (" ..." if len(dropped) > 10 else "")
+    if len(table) - len(dropped) < max(2, min_fraction * len(table)):
+        raise SossInputError(
+            f"{name}: {len(dropped)} of {len(table)} INT_TIMES rows have no plausible mid "
+            f"time (not finite, not positive, or off the exposure's cadence; integration "
+            f"numbers {shown}). Give the INT_TIMES table the pipeline wrote for the exposure."
+        )
+    for column in _TIME_COLUMNS.values():
+        table[column][bad] = np.nan
+    log.warning(
+        "%s: %d integration(s) have implausible times in INT_TIMES (not finite, not "
+        "positive, or off the exposure's cadence; integration numbers %s); their times "
+        "are set to NaN and the light curves leave them out.",
+        name, len(dropped), shown,
+    )
+    return table, dropped
+
+
 def integration_times(model):
     """Mid-integration times of every row of a cube, from its ``int_times`` table.
 
@@ -148,8 +238,27 @@ def integration_times(model):
     rows = {n: i for i, n in enumerate(table["integration_number"])}
     idx = np.array([rows.get(n, -1) for n in int_num])
     have = idx >= 0
+    if not have.all():
+        log.warning(
+            "INT_TIMES has no row for integration(s) %s of %s: their times will be NaN.",
+            ", ".join(map(str, int_num[~have][:10])), model.meta.filename,
+        )
     for key, column in _TIME_COLUMNS.items():
         out[key][have] = table[column][idx[have]]
+    # A cube on its own (a step run alone); soss_spec2 has checked the
+    # exposure's table already, leaving NaN (which passes quietly here).
+    finite = np.isfinite(out["MJD-AVG"]) & np.isfinite(out["TDB-MID"])
+    if finite.any():
+        bad = finite & (implausible_times(int_num, out["MJD-AVG"])
+                        | implausible_times(int_num, out["TDB-MID"]))
+        if bad.any():
+            log.warning(
+                "Integration(s) %s of %s have implausible times (not finite, not positive, "
+                "or off the cadence): set to NaN.",
+                ", ".join(map(str, int_num[bad][:10])), model.meta.filename,
+            )
+            for key in _TIME_COLUMNS:
+                out[key][bad] = np.nan
     return out
 
 

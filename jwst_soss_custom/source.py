@@ -20,7 +20,12 @@ from stdatamodels.jwst import datamodels
 from jwst_soss_custom._base.errors import SossInputError
 from jwst_soss_custom._base.geometry import SUBSTRIP256_SHAPE
 from jwst_soss_custom.exposure import SegmentInfo, check_continues, check_soss_model, input_items
-from jwst_soss_custom.metadata import has_int_times, inherit_metadata, int_start
+from jwst_soss_custom.metadata import (
+    drop_implausible_times,
+    has_int_times,
+    inherit_metadata,
+    int_start,
+)
 
 __all__ = ["ExposureSource", "load_exposure"]
 
@@ -205,6 +210,11 @@ class ExposureSource:
         # The exposure's INT_TIMES, when every segment has its table.
         tables = [np.asarray(s.model.int_times) for s in self.segments if has_int_times(s.model)]
         self._int_times = np.concatenate(tables) if len(tables) == len(self.segments) else None
+        if self._int_times is not None:
+            self._int_times, _ = drop_implausible_times(
+                self._int_times,
+                f"{self.segments[0].filename} (exposure of {len(self.segments)} segment(s))",
+            )
 
     def __reduce__(self):
         if self.paths is None:

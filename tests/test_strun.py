@@ -217,8 +217,8 @@ def test_spec2_then_tso3_and_the_official_white_light(spec2_strun, tmp_path):
     assert "order 1: measured" in report.stdout
 
 
-def test_empty_integrations_are_flagged_not_fatal(tiny_exposure, tmp_path):
-    """Three integrations without data: the exposure is reduced, they are left out."""
+def test_empty_integrations_and_broken_times_are_flagged_not_fatal(tiny_exposure, tmp_path):
+    """Three integrations without data, two with broken times: reduced, those five left out."""
     from jwst_soss_custom._base.dq import FLAGS
 
     files = [Path(shutil.copy(p, tmp_path)) for p in tiny_exposure.segment_files]
@@ -226,12 +226,20 @@ def test_empty_integrations_are_flagged_not_fatal(tiny_exposure, tmp_path):
         damaged = model.copy()
     damaged.data[[3, 4, 9]] = np.nan  # integrations 4, 5 and 10
     damaged.save(files[0])
+    with datamodels.open(files[1]) as model:
+        damaged = model.copy()
+    times = damaged.int_times  # integrations 16-30
+    times["int_mid_MJD_UTC"][2] = -times["int_mid_MJD_UTC"][2]  # integration 18
+    times["int_mid_BJD_TDB"][6] = np.inf  # integration 22
+    damaged.save(files[1])
     before = {p: digest(p) for p in files}
     x1d, products = tmp_path / "x1d", tmp_path / "products"
     run("asn_from_list", "-r", "DMSLevel2bBase", "-o", "spec2_asn.json",
         *sorted(p.name for p in files), cwd=tmp_path)
     proc = run("strun", "soss_spec2", "spec2_asn.json", "--output_dir", x1d, cwd=tmp_path)
     assert "3 integration(s) have no finite pixel (integration numbers 4, 5, 10)" in proc.stderr
+    assert "2 integration(s) have implausible times" in proc.stderr
+    assert "integration numbers 18, 22" in proc.stderr
     assert before == {p: digest(p) for p in files}, "an input file was modified"
     with datamodels.open(sorted(x1d.glob("*seg001*_x1dints.fits"))[0]) as model:
         for spec in model.spec:
@@ -244,14 +252,16 @@ def test_empty_integrations_are_flagged_not_fatal(tiny_exposure, tmp_path):
     run("strun", "soss_tso3", "tso3_asn.json", "--output_dir", products, cwd=x1d)
     whtlt = Table.read(products / "damaged_whtlt.ecsv")
     assert whtlt.meta["integrations_without_data"] == [4, 5, 10]
+    assert whtlt.meta["integrations_without_time"] == [18, 22]
+    assert not np.isin(whtlt["int_num"], [18, 22]).any()
     empty = np.isin(whtlt["int_num"], [4, 5, 10])
     for order in (1, 2):
         assert np.isnan(whtlt[f"whitelight_flux_norm_order_{order}"][empty]).all()
         assert np.isfinite(whtlt[f"whitelight_flux_norm_order_{order}"][~empty]).all()
     # The white light of the other integrations is at the photon limit, as
-    # for the whole exposure: the point-to-point estimate of 27 points is
-    # good to ~1/sqrt(27), so 3 of those above 1 would be a real excess.
+    # for the whole exposure: the point-to-point estimate of 25 points is
+    # good to ~1/sqrt(25), so 3 of those above 1 would be a real excess.
     precision = Table.read(products / "damaged_precision.ecsv")
     white = precision[precision["bin"] == -1]
-    assert (white["n_points"] <= 27).all()
+    assert (white["n_points"] <= 25).all()
     assert (white["ratio"] < 1 + 3 / np.sqrt(white["n_points"])).all()

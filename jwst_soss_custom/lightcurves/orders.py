@@ -17,7 +17,7 @@ from astropy.table import Table
 
 from jwst_soss_custom._base.errors import SossInputError
 from jwst_soss_custom.lightcurves.stitching import integer_runs
-from jwst_soss_custom.metadata import REGRESSORS_ATTRIBUTE
+from jwst_soss_custom.metadata import REGRESSORS_ATTRIBUTE, implausible_times
 
 __all__ = ["OrderData", "order_data", "read_bin_edges", "regressor_columns"]
 
@@ -35,19 +35,27 @@ class OrderData(dict):
     """
 
 
-def _rows(int_num, mid_time):
-    """Indices of the integrations kept (unique, finite MJD-AVG), in time order."""
-    finite = np.flatnonzero(np.isfinite(mid_time))
+def _rows(int_num, mid_time, mid_tdb):
+    """Indices of the integrations kept (plausible, unique MJD-AVG and TDB-MID), in time order."""
+    bad = implausible_times(int_num, mid_time) | implausible_times(int_num, mid_tdb)
+    finite = np.flatnonzero(~bad)
     # Keep the first of repeated time stamps, as jwst's white_light does.
     _, first = np.unique(mid_time[finite], return_index=True)
     keep = finite[np.sort(first)]
     dropped = np.setdiff1d(np.arange(mid_time.size), keep)
     if dropped.size:
         log.warning(
-            "%d integration(s) (INT_NUM %s) have no or a repeated mid time (MJD-AVG) and "
-            "are left out of the light curves, as jwst's white_light does.",
+            "%d integration(s) (INT_NUM %s) have no, an implausible (not positive, off the "
+            "cadence) or a repeated mid time (MJD-AVG, TDB-MID) and are left out of the "
+            "light curves, as jwst's white_light does for missing and repeated ones.",
             dropped.size,
             integer_runs(np.sort(int_num[dropped])),
+        )
+    if keep.size < 2:
+        raise SossInputError(
+            f"Only {keep.size} of {mid_time.size} integration(s) have a plausible mid time "
+            "(MJD-AVG and TDB-MID finite, positive, on the exposure's cadence): no light "
+            "curve can be made. Reduce the rateints with their INT_TIMES table."
         )
     return keep[np.argsort(mid_time[keep], kind="stable")]
 
@@ -98,7 +106,8 @@ def order_data(model, orders=None):
         this_int = np.asarray(table["INT_NUM"])
         if keep is None:
             int_num = this_int
-            keep = _rows(this_int, np.asarray(table["MJD-AVG"], dtype=np.float64))
+            keep = _rows(this_int, np.asarray(table["MJD-AVG"], dtype=np.float64),
+                         np.asarray(table["TDB-MID"], dtype=np.float64))
         elif not np.array_equal(this_int, int_num):
             raise SossInputError(
                 f"Orders {orders[0]} and {order} hold different integrations; "

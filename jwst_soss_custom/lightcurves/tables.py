@@ -177,6 +177,10 @@ def make_light_curves(
     # Integrations without data in any order (flagged whole by soss_spec2).
     without = np.logical_or.reduce([nused == 0 for _, _, nused in white.values()])
     meta["integrations_without_data"] = [int(n) for n in int_num[without]]
+    # Integrations of the x1dints the light curves leave out for want of a
+    # (unique, finite) mid time: order_data has named them in the log.
+    every = np.asarray(model.spec[0].spec_table["INT_NUM"]) if len(model.spec) else int_num
+    meta["integrations_without_time"] = [int(n) for n in np.setdiff1d(every, int_num)]
     meta.update(found.meta(int_num))
     meta["software"] = f"jwst_soss_custom {__version__}"
 
