@@ -27,7 +27,7 @@ from jwst_soss_custom.fitting import (
     q_from_ld,
     residual_statistics,
 )
-from jwst_soss_custom.fitting.synthetic import synthetic_tables
+from jwst_soss_custom.fitting.synthetic import TRUTH, synthetic_tables
 
 
 def _truth_values(truth, rp):
@@ -66,6 +66,19 @@ def test_white_light_recovers_the_injected_orbit():
     stats = table.meta["fit_statistics_order_1"]
     assert stats["chi2_red"] == pytest.approx(1.0, abs=4 * np.sqrt(2 / stats["dof"]))
     assert stats["inflated"] == "no" and stats["error_scale"] == 1.0
+
+
+def test_a_parameter_the_data_do_not_constrain_has_no_error():
+    """Impact parameter 0 on a short series: at the bound, reported as NaN, not +-0."""
+    truth = dict(TRUTH, b=0.0)
+    whtlt, _, injected = synthetic_tables(nints=30, nchannels=1, white_ppm=300.0, seed=1,
+                                          truth=truth)
+    fit = fit_products(whtlt, None, period=injected["period"]).white_fits[1]
+    assert fit.values["b"] < 1e-3
+    assert "b" in fit.stats["unconstrained"].split(",")
+    assert np.isnan(fit.errors["b"])
+    # The others keep their errors.
+    assert np.isfinite(fit.errors["rp"]) and fit.errors["rp"] > 0
 
 
 def test_white_light_uncertainties_are_calibrated():

@@ -318,6 +318,8 @@ def _quality(stats):
         flags.append(f"errors inflated x{stats['error_scale']:.2f} ({stats['inflated']})")
     if stats["at_bound"] not in ("none", "q1", "q2", "q1,q2"):
         flags.append(f"at bound: {stats['at_bound']}")
+    if stats.get("unconstrained", "none") != "none":
+        flags.append(f"no error (unconstrained): {stats['unconstrained']}")
     return "; ".join(flags) if flags else "ok"
 
 
