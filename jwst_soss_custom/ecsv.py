@@ -16,6 +16,8 @@ import io
 from astropy import units as u
 from astropy.table import Column, Table
 
+from jwst_soss_custom._base.atomic import atomic_path
+
 __all__ = ["write_ecsv"]
 
 
@@ -43,13 +45,15 @@ def write_ecsv(table, path):
     path : str or Path
         The file, overwritten if it exists.
     """
-    values = [_data_values(column) for column in table.itercols()]
-    if len(table) == 0 or any(v is None for v in values):
-        table.write(path, format="ascii.ecsv", overwrite=True)
-        return
-    header = io.StringIO()
-    table[:0].write(header, format="ascii.ecsv")
-    data = Table(values, names=table.colnames, copy=False)  # no formats, units or meta
-    with open(path, "w", newline="") as output:
-        output.write(header.getvalue())
-        data.write(output, format="ascii.fast_no_header", delimiter=" ", fast_writer="force")
+    with atomic_path(path) as temporary:
+        values = [_data_values(column) for column in table.itercols()]
+        if len(table) == 0 or any(v is None for v in values):
+            table.write(temporary, format="ascii.ecsv")
+            return
+        header = io.StringIO()
+        table[:0].write(header, format="ascii.ecsv")
+        data = Table(values, names=table.colnames, copy=False)  # no formats, units or meta
+        with open(temporary, "w", newline="") as output:
+            output.write(header.getvalue())
+            data.write(output, format="ascii.fast_no_header", delimiter=" ",
+                       fast_writer="force")

@@ -24,6 +24,7 @@ from jwst.stpipe import Step as _JwstStep
 from stdatamodels.jwst.datamodels import JwstDataModel
 
 from jwst_soss_custom import __version__
+from jwst_soss_custom._base.atomic import atomic_path
 from jwst_soss_custom._base.errors import SossInputError
 from jwst_soss_custom.chunks import ChunkContext
 from jwst_soss_custom.exposure import check_soss_model
@@ -50,6 +51,27 @@ class _SossMixin:
     def get_stpipe_loggers():
         """Add the package's logger to the ones stpipe configures."""
         return (*_JwstStep.get_stpipe_loggers(), "jwst_soss_custom")
+
+    def save_model(self, model, suffix=None, idx=None, output_file=None, force=False,
+                   **components):
+        """stpipe's ``save_model``, writing a single model through a temporary file.
+
+        A run killed while a product is written leaves no partial file under
+        its final name (`~jwst_soss_custom._base.atomic.atomic_path`). The
+        output name is found as stpipe finds it; containers go to stpipe.
+        """
+        if not isinstance(model, JwstDataModel):
+            return super().save_model(model, suffix=suffix, idx=idx, output_file=output_file,
+                                      force=force, **components)
+        if not force and not self.save_results and not output_file:
+            return None
+        if self.output_use_model or (output_file is None and not self.search_output_file):
+            output_file, idx = model.meta.filename, None
+        path = self.make_output_path(basepath=output_file, suffix=suffix, idx=idx, **components)
+        with atomic_path(path) as temporary:
+            model.save(temporary)
+        log.info("Saved model in %s", path)
+        return str(path)
 
     def reference_path(self, reftype, default=None, record=True):
         """Resolve a reference file without CRDS.

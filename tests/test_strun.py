@@ -185,24 +185,21 @@ def test_wrong_exposure_type_is_refused_without_product(tiny_exposure, tmp_path)
     assert not list(tmp_path.rglob("*_x1dints.fits"))
 
 
+def _tso3_inputs(x1d_dir, work, product):
+    """Copies of the x1dints in ``work`` with a soss_tso3 association ``tso3_asn.json``."""
+    work.mkdir()
+    for path in x1d_dir.glob("*_x1dints.fits"):
+        shutil.copy(path, work)
+    run("asn_from_list", "-o", "tso3_asn.json", "--product-name", product,
+        *sorted(p.name for p in work.glob("*_x1dints.fits")), cwd=work)
+    return work
+
+
 def test_spec2_then_tso3_and_the_official_white_light(spec2_strun, tmp_path):
     """The end-to-end path; jwst's WhiteLightStep agrees with our whtlt."""
     from jwst_soss_custom.lightcurves import DEFAULT_WAVE_RANGES, official_white_light
 
-    x1d_dir, *_ = spec2_strun
-    work = tmp_path / "x1d"
-    work.mkdir()
-    for path in x1d_dir.glob("*_x1dints.fits"):
-        shutil.copy(path, work)
-    run(
-        "asn_from_list",
-        "-o",
-        "tso3_asn.json",
-        "--product-name",
-        "tiny_demo",
-        *sorted(p.name for p in work.glob("*_x1dints.fits")),
-        cwd=work,
-    )
+    work = _tso3_inputs(spec2_strun[0], tmp_path / "x1d", "tiny_demo")
     run("strun", "soss_tso3", "tso3_asn.json", "--output_dir", tmp_path / "products", cwd=work)
     products = tmp_path / "products"
     whtlt = Table.read(products / "tiny_demo_whtlt.ecsv")
@@ -265,3 +262,47 @@ def test_empty_integrations_and_broken_times_are_flagged_not_fatal(tiny_exposure
     white = precision[precision["bin"] == -1]
     assert (white["n_points"] <= 25).all()
     assert (white["ratio"] < 1 + 3 / np.sqrt(white["n_points"])).all()
+
+
+def _complete(folder):
+    """Every file under its final name in ``folder`` reads whole (hidden ones are temporary)."""
+    import warnings
+
+    from astropy.io import fits
+
+    names = []
+    for path in sorted(folder.glob("[!.]*")):
+        names.append(path.name)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # a truncated FITS file only warns
+            if path.suffix == ".fits":
+                with fits.open(path) as hdul:
+                    for hdu in hdul:
+                        hdu.data  # noqa: B018 - reads every extension
+            elif path.suffix == ".ecsv":
+                Table.read(path)
+            elif path.suffix == ".png":
+                assert path.read_bytes()[-8:-4] == b"IEND", path
+    return names
+
+
+def test_a_killed_run_leaves_whole_products_or_none(spec2_strun, tmp_path):
+    """strun soss_tso3 killed at several points: no partial product; a rerun completes."""
+    import time
+
+    work = _tso3_inputs(spec2_strun[0], tmp_path / "x1d", "killed")
+    out = tmp_path / "products"
+    command = [str(BIN / "strun"), "soss_tso3", "tso3_asn.json", "--output_dir", str(out)]
+    env = dict(os.environ, STPIPE_DISABLE_CRDS_STEPPARS="true", MPLBACKEND="Agg")
+    for delay in (3.0, 4.0, 5.0, 6.0, 7.0):  # from start-up to the writes
+        proc = subprocess.Popen(command, cwd=work, env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        proc.kill()
+        proc.wait()
+        if out.exists():
+            _complete(out)
+    run("strun", "soss_tso3", "tso3_asn.json", "--output_dir", out, cwd=work)
+    final = _complete(out)
+    assert {"killed_whtlt.ecsv", "killed_speclc.ecsv", "killed_x1dints.fits"} <= set(final)
+    assert not list(out.glob(".*.part")), "a completed run leaves no temporary folder"

@@ -11,6 +11,7 @@ import logging
 import numpy as np
 from astropy.io import fits
 
+from jwst_soss_custom._base.atomic import atomic_path
 from jwst_soss_custom._base.geometry import NX, NY, reference_pixels
 from jwst_soss_custom.datasets import field, reference
 from jwst_soss_custom.datasets.traces import trace_solution
@@ -431,7 +432,8 @@ def write_background_files(template, output_dir, root):
     npy_path = output_dir / f"{root}_bkg_template.npy"
     fits_path = output_dir / f"{root}_bkg_template.fits"
     data = np.asarray(template, dtype=np.float32)
-    np.save(npy_path, data)
+    with atomic_path(npy_path) as temporary:
+        np.save(temporary, data)
     primary = fits.PrimaryHDU()
     primary.header["ORIGIN"] = ("jwst_soss_custom", "simulator background template")
     primary.header["SUBARRAY"] = "SUBSTRIP256"
@@ -439,5 +441,6 @@ def write_background_files(template, output_dir, root):
     primary.header["BUNIT"] = "DN/s"
     sci = fits.ImageHDU(data, name="SCI")
     sci.header["BUNIT"] = "DN/s"
-    fits.HDUList([primary, sci]).writeto(fits_path, overwrite=True)
+    with atomic_path(fits_path) as temporary:
+        fits.HDUList([primary, sci]).writeto(temporary)
     return {"npy": npy_path, "fits": fits_path}

@@ -15,6 +15,7 @@ import numpy as np
 from astropy.time import Time
 from stdatamodels.jwst import datamodels
 
+from jwst_soss_custom._base.atomic import atomic_path
 from jwst_soss_custom._base.geometry import NX
 from jwst_soss_custom.datasets.transit import TARGET_DEC, TARGET_RA
 
@@ -213,7 +214,8 @@ def _fill_exposure(exp, config, times, start, end):
 def save_atomic(model, path):
     """Save and close ``model``: under a temporary name first, then renamed.
 
-    A run stopped half-way leaves no partial file under the final name.
+    A run stopped half-way leaves no partial file under the final name
+    (`~jwst_soss_custom._base.atomic.atomic_path`).
 
     Parameters
     ----------
@@ -225,19 +227,9 @@ def save_atomic(model, path):
     -------
     Path
     """
-    # Under its final name in a hidden folder beside it: stdatamodels writes
-    # the name it saves under into the file (FILENAME), and the pipelines
-    # name their products after it.
-    folder = path.with_name(f".{path.name}.part")
-    folder.mkdir(exist_ok=True)
-    try:
-        model.save(folder / path.name)
+    with atomic_path(path) as temporary:
+        model.save(temporary)
         model.close()
-        (folder / path.name).replace(path)
-    finally:
-        for leftover in folder.glob("*"):
-            leftover.unlink()
-        folder.rmdir()
     return path
 
 
@@ -258,7 +250,8 @@ def _plain(value):
 def write_truth(path, tree):
     """Write the truth dictionary to an ASDF file."""
     af = asdf.AsdfFile({"soss_simulation_truth": _plain(tree)})
-    af.write_to(path)
+    with atomic_path(path) as temporary:
+        af.write_to(temporary)
 
 
 def _load(value):

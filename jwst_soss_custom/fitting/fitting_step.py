@@ -5,6 +5,7 @@ from pathlib import Path
 
 from astropy.table import Table
 
+from jwst_soss_custom.ecsv import write_ecsv
 from jwst_soss_custom.fitting.fit import FitInputError
 from jwst_soss_custom.fitting.tables import FitSettings, fit_products
 from jwst_soss_custom.stpipe import SossStep
@@ -105,7 +106,7 @@ class SossFitStep(SossStep):
 
     @staticmethod
     def _write(table, path):
-        table.write(path, format="ascii.ecsv", overwrite=True)
+        write_ecsv(table, path)
         log.info("Saved %s", path)
 
     def _read_whtlt(self, input_data):

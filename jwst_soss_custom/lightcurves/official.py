@@ -20,6 +20,7 @@ import numpy as np
 from astropy.table import QTable
 from stdatamodels.jwst import datamodels
 
+from jwst_soss_custom._base.atomic import atomic_path
 from jwst_soss_custom.lightcurves.stitching import copy_spec
 
 __all__ = ["write_wavelengthrange", "official_white_light"]
@@ -64,7 +65,8 @@ def write_wavelengthrange(path, limits, filters=("CLEAR",)):
     model.order = sorted(int(o) for o in limits)
     model.wavelengthrange = rows
     path = Path(path)
-    model.save(path)
+    with atomic_path(path) as temporary:
+        model.save(temporary)
     model.close()
     return path
 

@@ -5,6 +5,7 @@ import logging
 import numpy as np
 from stdatamodels.jwst.datamodels import dqflags
 
+from jwst_soss_custom._base.atomic import atomic_path
 from jwst_soss_custom._base.data import order3_centre
 from jwst_soss_custom._base.geometry import reference_pixels
 from jwst_soss_custom.stpipe import SossStep
@@ -169,13 +170,15 @@ class SossOneOverFGroupsStep(SossStep):
             basepath=model.meta.filename, suffix="oneoverf_groups_offsets", ext="fits"
         )
         header = fits.Header({"DEGREE": self.degree, "BUNIT": "DN"})
-        fits.HDUList([
+        hdus = fits.HDUList([
             fits.PrimaryHDU(header=header),
             fits.ImageHDU(coef, name="COEFFS"),
             fits.ImageHDU(np.asarray(scale, np.float64), name="SCALE"),
             fits.ImageHDU(keep.astype(np.uint8), name="FITMASK"),
             *([] if leak is None else [fits.ImageHDU(leak, name="LEAK")]),
-        ]).writeto(path, overwrite=True)
+        ])
+        with atomic_path(path) as temporary:
+            hdus.writeto(temporary)
         log.info("Saved group-level 1/f coefficients %s", path)
 
 

@@ -4,6 +4,7 @@ import logging
 
 import numpy as np
 
+from jwst_soss_custom._base.atomic import atomic_path
 from jwst_soss_custom._base.errors import SossInputError
 from jwst_soss_custom._base.geometry import reference_pixels
 from jwst_soss_custom.exposure import check_soss_model
@@ -177,7 +178,8 @@ class SossOneOverFStep(SossStep):
             # Pixel (y, x) received BETA x OFFSETS[:, 0, x] + GAMMA x OFFSETS[:, 1, x].
             hdus += [fits.ImageHDU(projection.beta, name="BETA"),
                      fits.ImageHDU(projection.gamma, name="GAMMA")]
-        fits.HDUList(hdus).writeto(path, overwrite=True)
+        with atomic_path(path) as temporary:
+            fits.HDUList(hdus).writeto(temporary)
         log.info("Saved 1/f offsets %s", path)
 
 

@@ -11,6 +11,8 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
+from jwst_soss_custom._base.atomic import atomic_path
+
 __all__ = ["new_figure", "save_figure"]
 
 log = logging.getLogger(__name__)
@@ -54,6 +56,7 @@ def save_figure(fig, path, dpi=120):
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi)
+    with atomic_path(path) as temporary:
+        fig.savefig(temporary, dpi=dpi, format=path.suffix.lstrip(".") or None)
     log.info("Saved diagnostic plot %s", path)
     return path

@@ -7,6 +7,7 @@ import numpy as np
 from jwst_soss_custom._base.data import order3_centre
 from jwst_soss_custom._base.errors import SossInputError
 from jwst_soss_custom._base.geometry import reference_pixels
+from jwst_soss_custom.ecsv import write_ecsv
 from jwst_soss_custom.metadata import ORDER0_ATTRIBUTE, REGRESSORS_ATTRIBUTE
 from jwst_soss_custom.references import read_image_arrays
 from jwst_soss_custom.stpipe import SossStep
@@ -166,7 +167,7 @@ class SossTracingStep(SossStep):
     def _save_side_products(self, model, solution, regressors, deep, mask):
         if self.save_traces:
             path = self.make_output_path(basepath=model.meta.filename, suffix="traces", ext="ecsv")
-            solution.to_table().write(path, format="ascii.ecsv", overwrite=True)
+            write_ecsv(solution.to_table(), path)
             log.info("Saved trace table %s", path)
             if regressors is not None:
                 from astropy.table import Table
@@ -174,7 +175,7 @@ class SossTracingStep(SossStep):
                 path = self.make_output_path(
                     basepath=model.meta.filename, suffix="regressors", ext="ecsv"
                 )
-                Table(regressors).write(path, format="ascii.ecsv", overwrite=True)
+                write_ecsv(Table(regressors), path)
                 log.info("Saved regressors %s", path)
         if self.plot:
             from jwst_soss_custom.plotting.tracing import plot_tracing
