@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 #: Options of every least-squares call (scaled by the Jacobian's columns:
 #: the parameters range from ppm-level slopes to a/R* ~ 10).
 SOLVER = {"x_scale": "jac"}
+#: Limb-darkening parameters (Kipping's q1, q2).
+LIMB_DARKENING = ("q1", "q2")
 #: Evaluations allowed to one bootstrap refit (see `_bootstrap_errors`).
 BOOTSTRAP_MAX_NFEV = 100
 
@@ -344,8 +346,12 @@ def fit_light_curve(
     elif unconstrained:
         # (The posterior's one-sided ranges are errors; the covariance's are not.)
         errors.update({n: np.nan for n in unconstrained})
-        log.warning("%s: %s at a bound of its range or not constrained by the data: "
-                    "reported without an error (NaN).", what, ", ".join(unconstrained))
+        # Limb darkening at its physical bound is common and harmless: said
+        # in the statistics, not warned about in every channel.
+        named = [n for n in unconstrained if n not in LIMB_DARKENING]
+        if named:
+            log.warning("%s: %s at a bound of its range or not constrained by the data: "
+                        "reported without an error (NaN).", what, ", ".join(named))
     return FitResult(
         values={k: float(best[k]) for k in model.names},
         errors=errors,

@@ -318,8 +318,10 @@ def _quality(stats):
         flags.append(f"errors inflated x{stats['error_scale']:.2f} ({stats['inflated']})")
     if stats["at_bound"] not in ("none", "q1", "q2", "q1,q2"):
         flags.append(f"at bound: {stats['at_bound']}")
-    if stats.get("unconstrained", "none") != "none":
-        flags.append(f"no error (unconstrained): {stats['unconstrained']}")
+    named = [n for n in stats.get("unconstrained", "none").split(",")
+             if n not in ("none", "q1", "q2")]
+    if named:
+        flags.append(f"no error (unconstrained): {','.join(named)}")
     return "; ".join(flags) if flags else "ok"
 
 

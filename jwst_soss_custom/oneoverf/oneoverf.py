@@ -42,7 +42,7 @@ import bottleneck as bn
 import numpy as np
 from scipy.ndimage import median_filter
 
-from jwst_soss_custom._base.dq import usable
+from jwst_soss_custom._base.dq import FLAGS, usable
 
 from . import projection as proj
 
@@ -64,7 +64,15 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+SATURATED = np.uint32(FLAGS["SATURATED"])
+_CUT_SHORT = np.uint32(FLAGS["SATURATED"] | FLAGS["JUMP_DET"])
+
 METHODS = ("median", "scale-achromatic", "scale-chromatic", "window", "solve", "project")
+
+
+def full_ramp_missing(dq):
+    """Pixels whose slope did not come from one whole ramp (saturated, or split at a jump)."""
+    return (dq & _CUT_SHORT) != 0
 
 
 def trace_mask(solution, shape, width):
@@ -302,7 +310,8 @@ def _weighted_mean(values, w):
         return np.where(den > 0, num / den, 0.0).astype(np.float32)
 
 
-def weighted_offsets(data, dq, deep, scaling, weights, measure, clip=5.0, chunk=4):
+def weighted_offsets(data, dq, deep, scaling, weights, measure, clip=5.0, chunk=4,
+                     each_chunk=None):
     """1/f offsets from inverse-variance weighted column means of the residual.
 
     Parameters
@@ -315,6 +324,10 @@ def weighted_offsets(data, dq, deep, scaling, weights, measure, clip=5.0, chunk=
     clip : float
         Outlier threshold in sigma.
     chunk : int
+    each_chunk : callable or None
+        Called as ``each_chunk(rows, resid, ok, offsets)`` after each block
+        of integrations, with its residual, usable pixels and offsets: more
+        sums from the same pass over the data (method ``project``).
 
     Returns
     -------
@@ -328,6 +341,8 @@ def weighted_offsets(data, dq, deep, scaling, weights, measure, clip=5.0, chunk=
         for k, allowed in enumerate(measure):
             w = np.where(ok & allowed, weights, np.float32(0))
             offsets[rows, k] = _robust_weighted_mean(resid, w, clip)
+        if each_chunk is not None:
+            each_chunk(rows, resid, ok, offsets[rows])
     return offsets
 
 
@@ -470,25 +485,28 @@ def project_offsets(data, dq, deep, scaling, weights, allowed, projection, clip=
     """
     nints, _, nx = data.shape
     out = np.empty((nints, 2, nx), np.float32)
-    out[:, 0] = weighted_offsets(data, dq, deep, scaling, weights, [allowed], clip, chunk)[:, 0]
     psi = np.empty((nints, nx), np.float32)
     variance = np.empty((nints, nx))
-    star = np.nan_to_num(deep).astype(np.float32)
-    fit = projection.fit
+    fit, beta = projection.fit, projection.beta
     # What the background offsets put into the fit's sums, per unit offset.
-    beta_star = (fit.star_weights * projection.beta).sum(axis=0)
-    beta_gamma = (fit.gamma_weights * projection.beta).sum(axis=0)
-    for rows in _chunks(nints, chunk):
-        sci = data[rows]
-        ok = usable(sci, dq[rows])
-        values = np.where(ok, sci, np.float32(0))
-        # Unusable pixels take the model's value (star and background
-        # offset): they then tell nothing about psi, whatever their weight.
+    beta_star = (fit.star_weights * beta).sum(axis=0)
+    beta_gamma = (fit.gamma_weights * beta).sum(axis=0)
+
+    def psi_sums(rows, resid, ok, offsets):
+        # The star's scale is free in every column, so the residual from the
+        # star model gives the same psi as the data. Pixels left out take the
+        # background offset's value: they then tell nothing about psi. Left
+        # out: unusable pixels, and ramps cut short (saturated, or split at a
+        # jump), whose slopes weighted their groups otherwise.
+        ok = ok & ~full_ramp_missing(dq[rows])
+        values = np.where(ok, resid, np.float32(0))
         i, y, x = np.nonzero(~ok)
-        offset = out[rows, 0]
-        values[i, y, x] = (np.asarray(scaling, np.float32)[rows][i] * star[y, x]
-                           + offset[i, x] * projection.beta[y, x])
+        values[i, y, x] = offsets[i, 0, x] * beta[y, x]
+        offset = offsets[:, 0]
         psi[rows], variance[rows] = fit.psi(values, offset * beta_star, offset * beta_gamma)
+
+    out[:, 0] = weighted_offsets(data, dq, deep, scaling, weights, [allowed], clip, chunk,
+                                 each_chunk=psi_sums)[:, 0]
     # psi's power along the columns, from the background offsets' (same 1/f).
     science = slice(4, nx - 4) if nx > 16 else slice(None)
     length = out[:, 0, science].shape[1]
@@ -584,7 +602,10 @@ def correct_oneoverf(
                                   chunk)
         for rows in _chunks(data.shape[0], chunk):
             data[rows] -= offsets[rows, 0][:, None, :] * projection.beta
-            data[rows] -= offsets[rows, 1][:, None, :] * projection.gamma
+            # A saturated ramp's groups were weighted otherwise: gamma does
+            # not describe it, and it keeps the background's share only.
+            gamma = np.where(dq[rows] & SATURATED, np.float32(0), projection.gamma)
+            data[rows] -= offsets[rows, 1][:, None, :] * gamma
         return offsets, None
     if method == "median":
         scaling = white_light_scaling(data, deep, traces, smoothing_window)
