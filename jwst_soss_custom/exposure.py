@@ -16,7 +16,7 @@ from stdatamodels.jwst import datamodels
 
 from jwst_soss_custom._base.errors import SossInputError
 from jwst_soss_custom._base.geometry import PWCPOS_RANGE, SUBSTRIP256_SHAPE
-from jwst_soss_custom.metadata import int_start
+from jwst_soss_custom.metadata import int_start, number_list, too_few_usable
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,6 @@ __all__ = [
     "read_association",
     "empty_integrations",
     "flag_empty_integrations",
-    "MIN_USABLE_FRACTION",
 ]
 
 @dataclass
@@ -231,11 +230,6 @@ def check_continues(previous_info, model):
         )
 
 
-#: Least share of an exposure's integrations that must hold data: below it
-#: there is no baseline worth fitting, and the exposure is refused.
-MIN_USABLE_FRACTION = 0.5
-
-
 def empty_integrations(data):
     """Integrations of a cube without a single finite science pixel.
 
@@ -277,8 +271,8 @@ def flag_empty_integrations(empty, first, name):
     saturating event); such an integration is left out of the reduction (its
     pixels DO_NOT_USE, its spectra NaN, masked in the light curves) rather
     than costing the observer the exposure. Only when fewer than
-    `MIN_USABLE_FRACTION` of the integrations hold data is the exposure
-    refused.
+    `~jwst_soss_custom.metadata.MIN_USABLE_FRACTION` of the integrations hold
+    data is the exposure refused.
 
     Parameters
     ----------
@@ -297,9 +291,9 @@ def flag_empty_integrations(empty, first, name):
     numbers = (np.flatnonzero(empty) + first).tolist()
     if not numbers:
         return numbers
-    shown = ", ".join(map(str, numbers[:10])) + (" ..." if len(numbers) > 10 else "")
+    shown = number_list(numbers)
     usable = empty.size - len(numbers)
-    if usable < max(2, MIN_USABLE_FRACTION * empty.size):
+    if too_few_usable(usable, empty.size):
         raise SossInputError(
             f"{name}: {len(numbers)} of {empty.size} integration(s) have no finite pixel "
             f"(integration numbers {shown}); only {usable} hold data, too few for a "

@@ -32,6 +32,9 @@ __all__ = [
     "integration_times",
     "implausible_times",
     "drop_implausible_times",
+    "MIN_USABLE_FRACTION",
+    "too_few_usable",
+    "number_list",
     "product_name",
 ]
 
@@ -125,6 +128,22 @@ def int_start(model):
 
 
 
+#: Least share of an exposure's integrations that must stay usable (with data,
+#: with a plausible time): below it there is no baseline worth fitting.
+MIN_USABLE_FRACTION = 0.5
+
+
+def too_few_usable(usable, total):
+    """Whether ``usable`` of ``total`` integrations are too few to reduce an exposure."""
+    return usable < max(2, MIN_USABLE_FRACTION * total)
+
+
+def number_list(numbers, limit=10):
+    """Integration numbers for a message: the first ``limit``, then `` ...``."""
+    numbers = [int(n) for n in numbers]
+    return ", ".join(map(str, numbers[:limit])) + (" ..." if len(numbers) > limit else "")
+
+
 def implausible_times(int_num, mid):
     """Integrations whose mid time cannot be right.
 
@@ -162,7 +181,7 @@ def implausible_times(int_num, mid):
     return bad
 
 
-def drop_implausible_times(table, name, min_fraction=0.5):
+def drop_implausible_times(table, name):
     """An ``int_times`` table with the implausible times of any row set to NaN.
 
     A row is implausible when its mid time in UTC or in TDB is (see
@@ -174,9 +193,8 @@ def drop_implausible_times(table, name, min_fraction=0.5):
     table : structured ndarray
         The exposure's INT_TIMES rows.
     name : str
-        File or exposure named in the messages.
-    min_fraction : float
-        Least share of rows with a plausible time; fewer raise `SossInputError`.
+        File or exposure named in the messages; too few rows with a
+        plausible time (`too_few_usable`) raise `SossInputError`.
 
     Returns
     -------
@@ -193,8 +211,8 @@ def drop_implausible_times(table, name, min_fraction=0.5):
     dropped = [int(n) for n in numbers[bad]]
     if not dropped:
         return table, dropped
-    shown = ", ".join(map(str, dropped[:10])) + (" ..." if len(dropped) > 10 else "")
-    if len(table) - len(dropped) < max(2, min_fraction * len(table)):
+    shown = number_list(dropped)
+    if too_few_usable(len(table) - len(dropped), len(table)):
         raise SossInputError(
             f"{name}: {len(dropped)} of {len(table)} INT_TIMES rows have no plausible mid "
             f"time (not finite, not positive, or off the exposure's cadence; integration "
@@ -241,7 +259,7 @@ def integration_times(model):
     if not have.all():
         log.warning(
             "INT_TIMES has no row for integration(s) %s of %s: their times will be NaN.",
-            ", ".join(map(str, int_num[~have][:10])), model.meta.filename,
+            number_list(int_num[~have]), model.meta.filename,
         )
     for key, column in _TIME_COLUMNS.items():
         out[key][have] = table[column][idx[have]]
@@ -255,7 +273,7 @@ def integration_times(model):
             log.warning(
                 "Integration(s) %s of %s have implausible times (not finite, not positive, "
                 "or off the cadence): set to NaN.",
-                ", ".join(map(str, int_num[bad][:10])), model.meta.filename,
+                number_list(int_num[bad]), model.meta.filename,
             )
             for key in _TIME_COLUMNS:
                 out[key][bad] = np.nan
