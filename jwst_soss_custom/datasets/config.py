@@ -147,6 +147,10 @@ class SimConfig:
         Host-star temperature (K). None keeps the WASP-39 continuum with the
         packaged line list (`STELLAR_LINES`); a value draws a host star with
         its own, perturbed line list (see `jwst_soss_custom.datasets.field`).
+    stellar_rv : float
+        Line-of-sight velocity of the host relative to the observatory (km/s,
+        > 0 receding: its systemic velocity plus the observatory's): its
+        lines appear at ``lambda (1 + v / c)``, 0.2-0.5 px per 60 km/s.
     n_contaminants : int
         Field stars whose order 1-2 traces fall on the detector, 0.5-5 % of
         the target's flux.
@@ -243,6 +247,7 @@ class SimConfig:
     subarray: str = "SUBSTRIP256"
     filter: str = "CLEAR"
     teff: float | None = None
+    stellar_rv: float = 0.0
     n_contaminants: int = 0
     visit_ramp_amplitude: float = 0.0
     visit_ramp_tau: float = 20.0
@@ -372,6 +377,7 @@ NO_SYSTEMATICS = {
 #: Settings shared by the realistic presets (see ``docs/simulator.md``).
 REALISTIC = {
     "teff": 5400.0,
+    "stellar_rv": -58.0,
     "n_contaminants": 2,
     "visit_ramp_amplitude": 0.002,
     "visit_ramp_tau": 20.0,
@@ -408,7 +414,8 @@ PRESETS = {
              "n_contaminants": 4, "tilt_integration": 400, "tilt_dy": 0.05,
              "tilt_dwidth": 0.01, "tilt_flux": -3e-4, "oneoverf_scale": 1.5,
              "cr_flux": 15.0, "flux_scale": 2.5, "visit_ramp_amplitude": 0.004,
-             "background_structure": 0.06, "trace_dx": -0.8, "trace_dx_order2": 0.9},
+             "background_structure": 0.06, "trace_dx": -0.8, "trace_dx_order2": 0.9,
+             "stellar_rv": 31.0},
 }
 
 

@@ -155,6 +155,7 @@ def simulate(output_dir, preset="tiny", seed=0, **overrides):
             "dwidth": visit.tilt_dwidth,
         },
         "stellar_lines": _line_truth(config, scene),
+        "stellar_rv": float(config.stellar_rv),
         **extra,
     }
     if scene.host is not None:

@@ -167,6 +167,9 @@ def _fill_observation(meta, config, start, end):
     inst.pupil_position = float(config.pwcpos)
 
     meta.aperture.name = f"NIS_{config.subarray}"
+    # The simulated star's velocity (stellar_rv) is already relative to the
+    # observatory: no barycentric correction on top.
+    meta.wcsinfo.velosys = 0.0
 
     sub = meta.subarray
     sub.name = config.subarray
