@@ -26,6 +26,7 @@ __all__ = [
     "EXTRACTION_ATTRIBUTE",
     "SOSS_ATTRIBUTES",
     "inherit_metadata",
+    "wavelength_check_meta",
     "apply_segment_identity",
     "has_int_times",
     "int_start",
@@ -91,6 +92,42 @@ def inherit_metadata(target, source):
 def _read(node):
     """An ASDF array not read yet from its file, read; any other node as it is."""
     return np.asarray(node) if isinstance(node, NDArrayType) else node
+
+
+def wavelength_check_meta(model):
+    """What the wavelength check measured and applied, per order, as flat metadata.
+
+    Read from the model's ``soss_traces`` record (see soss_tracing): for each
+    order ``wavelength_shift_order_<n>`` (pixels applied to pastasoss's
+    solution, 0 when kept), ``wavelength_shift_error_order_<n>`` (the
+    measured shift's error, None if not measured) and
+    ``wavelength_check_order_<n>`` (status). Empty if the model has no
+    checked traces.
+
+    Parameters
+    ----------
+    model : DataModel
+
+    Returns
+    -------
+    dict
+    """
+    def plain(node):
+        return getattr(node, "instance", node) if node is not None else {}
+
+    tree = plain(getattr(model, TRACES_ATTRIBUTE, None))
+    meta = {}
+    for key in sorted(tree):
+        check = plain(plain(tree[key]).get("record")).get("wavelength") if (
+            key.startswith("order")) else None
+        if not check:
+            continue
+        check, order = plain(check), key[len("order"):]
+        meta[f"wavelength_shift_order_{order}"] = float(check.get("applied_shift") or 0.0)
+        error = check.get("error")
+        meta[f"wavelength_shift_error_order_{order}"] = None if error is None else float(error)
+        meta[f"wavelength_check_order_{order}"] = str(check.get("status"))
+    return meta
 
 
 def apply_segment_identity(model, segment):

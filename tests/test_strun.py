@@ -205,6 +205,11 @@ def test_spec2_then_tso3_and_the_official_white_light(spec2_strun, tmp_path):
     whtlt = Table.read(products / "tiny_demo_whtlt.ecsv")
     speclc = Table.read(products / "tiny_demo_speclc.ecsv")
     assert {"order", "wave_center", "flux", "flux_error"} <= set(speclc.colnames)
+    for order in (1, 2):  # what the wavelength check did travels with the light curves
+        status = whtlt.meta[f"wavelength_check_order_{order}"]
+        assert status in {"applied", "too uncertain", "not significant", "not measurable"}
+        shift = whtlt.meta[f"wavelength_shift_order_{order}"]
+        assert (shift != 0) == (status == "applied")
     limits = {order: DEFAULT_WAVE_RANGES[order] for order in (1, 2)}
     official = official_white_light(products / "tiny_demo_x1dints.fits", limits)
     for order in (1, 2):

@@ -30,17 +30,23 @@ def test_column_centroids_are_phase_independent_and_ignore_a_sloping_background(
     assert (flux > 0).all()
 
 
-def test_fit_trace_offset_recovers_a_global_shift():
+def test_fit_trace_offset_recovers_the_offset_along_a_given_shift():
     mx, my, _ = model_trace(245.79, 1)
     cols = np.arange(900, 2040)
     rng = np.random.default_rng(1)
     truth = np.interp(cols - 0.7, mx, my) - 0.3
     measured = truth + rng.normal(0, 0.01, cols.size)
     measured[::97] += 3.0  # contaminated columns are clipped
-    y_fit, record = fit_trace_offset(cols, measured, np.ones(cols.size), mx, my)
+    y_fit, record = fit_trace_offset(cols, measured, np.ones(cols.size), mx, my, dx=0.7)
     # 0.01 px per column over ~1100 columns: the offset is known to ~1e-3 px.
     assert record["dy"] == pytest.approx(-0.3, abs=0.01)
+    assert record["dx"] == 0.7
     np.testing.assert_allclose(y_fit(cols), truth, atol=0.005)
+    # Along the nearly straight order 1 a 0.7 px shift is almost an offset:
+    # without it dy absorbs it and the trace is still within a few 0.01 px.
+    y_fit, record = fit_trace_offset(cols, measured, np.ones(cols.size), mx, my)
+    assert record["dx"] == 0.0
+    assert np.abs(y_fit(cols) - truth).max() < 0.05
 
 
 def test_detect_order0_finds_compact_sources_and_ignores_single_hot_pixels():

@@ -28,6 +28,7 @@ from jwst_soss_custom.lightcurves.precision import precision_ratio
 from jwst_soss_custom.lightcurves.stitching import integer_runs
 from jwst_soss_custom.lightcurves.orders import order_data, regressor_columns
 from jwst_soss_custom.lightcurves.whitelight import normalise, white_light_sums
+from jwst_soss_custom.metadata import wavelength_check_meta
 
 __all__ = [
     "DEFAULT_WAVE_RANGES",
@@ -182,6 +183,7 @@ def make_light_curves(
     every = np.asarray(model.spec[0].spec_table["INT_NUM"]) if len(model.spec) else int_num
     meta["integrations_without_time"] = [int(n) for n in np.setdiff1d(every, int_num)]
     meta.update(found.meta(int_num))
+    meta.update(wavelength_check_meta(model))
     meta["software"] = f"jwst_soss_custom {__version__}"
 
     whtlt, precision_parts = _whtlt_table(data, white, found.mask, meta)

@@ -93,14 +93,18 @@ def column_centroids(image, columns, guess, width=50.0, side=8.0, n_iter=8):
     return centre, flux
 
 
-def fit_trace_offset(columns, centroid, weight, model_x, model_y, degree=2, clip=4.0, n_iter=5):
-    """Global shift of a model trace plus a smooth residual, fitted to centroids.
+def fit_trace_offset(columns, centroid, weight, model_x, model_y, degree=2, clip=4.0, n_iter=5,
+                     dx=0.0):
+    """Offset of a model trace plus a smooth residual, fitted to centroids.
 
     The model is ``y(c) = y_model(c - dx) + dy + poly(c)`` where ``poly`` has
-    no constant or linear term when ``degree < 2`` (only the shift). The
-    shift is linearised around the current estimate and iterated; outlier
-    columns (order 0s, overlap, bad columns) are clipped at ``clip`` robust
-    sigma.
+    no constant or linear term when ``degree < 2`` (only the offset). The
+    along-trace shift ``dx`` is *given*, not fitted: over most of order 1 the
+    trace is nearly straight, so a shift along it changes ``y`` almost as
+    ``dy`` does and a fit of both wanders along that direction (several
+    pixels) without improving the fit. The along-trace shift is the spectral
+    shift the wavelength check measures (or 0, pastasoss's). Outlier columns
+    (order 0s, overlap, bad columns) are clipped at ``clip`` robust sigma.
 
     Parameters
     ----------
@@ -110,53 +114,54 @@ def fit_trace_offset(columns, centroid, weight, model_x, model_y, degree=2, clip
     model_x, model_y : ndarray
         The model trace (x increasing).
     degree : int
-        Degree of the residual polynomial (0 or 1 = pure shift; its constant
-        and linear terms are absorbed in ``dy`` and the shift).
+        Degree of the residual polynomial (0 or 1 = offset only; its
+        constant term is ``dy``, a linear term would be degenerate with it
+        and the trace's own slope).
     clip : float
         Rejection threshold in robust standard deviations.
     n_iter : int
-        Linearisation / clipping iterations.
+        Clipping iterations.
+    dx : float
+        Along-trace shift (pixels) of the model.
 
     Returns
     -------
     y_fit : callable
         ``y_fit(c)`` for any columns.
     record : dict
-        ``dx``, ``dy`` (pixels), ``rms`` of the residual, ``n_used`` columns.
+        ``dx`` (as given), ``dy`` (pixels), ``rms`` of the residual,
+        ``n_used`` columns.
     """
     c = np.asarray(columns, float)
     good = np.isfinite(centroid) & (weight > 0)
-    dx = dy = 0.0
-    coef = np.zeros(0)
     scale = 1024.0
     powers = np.arange(2, degree + 1)
 
-    def model(cols, dx, dy, coef):
+    def model(cols, dy, coef):
         base = np.interp(cols - dx, model_x, model_y, left=np.nan, right=np.nan) + dy
         u = (np.asarray(cols, float) - scale) / scale
         return base + (u[:, None] ** powers[None, :] @ coef if coef.size else 0.0)
 
+    base = model(c, 0.0, np.zeros(powers.size))
+    u = (c - scale) / scale
+    design = np.column_stack([np.ones_like(c), u[:, None] ** powers[None, :]])
+    params = np.zeros(1 + powers.size)
     for _ in range(n_iter):
-        y0 = model(c, dx, dy, coef)
-        slope = np.gradient(np.interp(c - dx, model_x, model_y), c)
-        u = (c - scale) / scale
-        design = np.column_stack([-slope, np.ones_like(c), u[:, None] ** powers[None, :]])
-        resid = centroid - y0
-        use = good & np.isfinite(resid)
+        use = good & np.isfinite(base)
         sw = np.sqrt(weight[use])
-        step = np.linalg.lstsq(design[use] * sw[:, None], resid[use] * sw, rcond=None)[0]
-        dx, dy = dx + step[0], dy + step[1]
-        coef = coef + step[2:] if coef.size else step[2:]
-        resid = centroid - model(c, dx, dy, coef)
+        params = np.linalg.lstsq(design[use] * sw[:, None], (centroid - base)[use] * sw,
+                                 rcond=None)[0]
+        resid = centroid - model(c, params[0], params[1:])
         sigma = 1.4826 * np.nanmedian(np.abs(resid[use] - np.nanmedian(resid[use])))
         good = np.isfinite(centroid) & (weight > 0) & (np.abs(resid) <= clip * max(sigma, 1e-3))
+    dy, coef = float(params[0]), params[1:]
     record = {
         "dx": float(dx),
-        "dy": float(dy),
+        "dy": dy,
         "rms": float(np.sqrt(np.nanmean(resid[good] ** 2))),
         "n_used": int(good.sum()),
     }
-    return (lambda cols: model(np.asarray(cols, float), dx, dy, coef)), record
+    return (lambda cols: model(np.asarray(cols, float), dy, coef)), record
 
 
 def core_mask(traces, shape, halfwidth):
@@ -348,14 +353,14 @@ def stability_regressors(data, dq, deep, trace_y, columns, halfwidth=15.0, exclu
 
 
 def refine_solution(deep, solution, width=60.0, isolation=20.0, side=8.0, degree=0,
-                    edge_rows=4):
+                    edge_rows=4, dx=None):
     """Refine every order of a predicted solution on the deep frame.
 
     Centroids are measured only in columns where the order is isolated (no
     other order within ``width / 2 + isolation`` rows, the window fully on
-    science rows), then `fit_trace_offset` fits pastasoss's trace shifted
-    globally (plus an optional smooth residual) and the fit is evaluated in
-    every column.
+    science rows), then `fit_trace_offset` fits pastasoss's trace, moved
+    along itself by the order's ``dx``, offset by ``dy`` (plus an optional
+    smooth residual), and the fit is evaluated in every column.
 
     Parameters
     ----------
@@ -371,12 +376,15 @@ def refine_solution(deep, solution, width=60.0, isolation=20.0, side=8.0, degree
         Residual polynomial degree (0: global shift only).
     edge_rows : int
         Reference rows at the top of the frame.
+    dx : dict of int to float, optional
+        Along-trace shift of each order (pixels; the applied wavelength
+        shift); 0 (pastasoss's) for orders not given.
 
     Returns
     -------
     `~jwst_soss_custom.tracing.TraceSolution`
-        New solution; each order's ``record`` holds ``dx``, ``dy`` (trace
-        offset from pastasoss, pixels), ``rms`` (column scatter about the
+        New solution; each order's ``record`` holds ``dx`` (as given), ``dy``
+        (offset from pastasoss, pixels), ``rms`` (column scatter about the
         fit) and ``n_used``.
     """
     from .tracing import OrderTrace, TraceSolution, model_trace
@@ -400,13 +408,14 @@ def refine_solution(deep, solution, width=60.0, isolation=20.0, side=8.0, degree
             )
         centre, flux = column_centroids(deep, cols[ok], y[ok], width, side)
         mx, my, _ = model_trace(solution.pwcpos, order)
-        y_fit, record = fit_trace_offset(cols[ok], centre, flux, mx, my, degree=degree)
+        y_fit, record = fit_trace_offset(cols[ok], centre, flux, mx, my, degree=degree,
+                                         dx=(dx or {}).get(order, 0.0))
         new_y = np.full(nx, np.nan)
         new_y[cols] = y_fit(cols)
         log.info(
-            "Order %d: trace offset from pastasoss dx=%+.3f dy=%+.3f px "
+            "Order %d: trace offset from pastasoss dy=%+.3f px along dx=%+.3f px "
             "(%d isolated columns, residual rms %.3f px)",
-            order, record["dx"], record["dy"], record["n_used"], record["rms"],
+            order, record["dy"], record["dx"], record["n_used"], record["rms"],
         )
         refined.orders[order] = OrderTrace(order, new_y, trace.wavelength.copy(),
                                            {**trace.record, **record})

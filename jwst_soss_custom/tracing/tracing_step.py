@@ -59,8 +59,10 @@ class SossTracingStep(SossStep):
     order0_file = string(default=None)  # .npy/.fits: a mask (True/1 = contaminant) or an F277W image to search
     wavelength_check = boolean(default=True)  # measure each order's wavelength shift on stellar lines
     line_list = string(default=None)  # ECSV with 'wavelength' (um, vacuum), 'strength'; None = packaged list
+    stellar_rv = float(default=None)  # host's systemic radial velocity (km/s); None = fitted from its lines
     wavelength_snr_min = float(default=5.0)  # line-template S/N below which the shift is 'not measurable'
-    wavelength_apply_sigma = float(default=3.0)  # apply the shift when larger than this many sigma
+    wavelength_max_error = float(default=0.2, min=0)  # largest error (px) of a shift that is applied
+    wavelength_apply_sigma = float(default=0.0, min=0)  # also require |shift| > this many sigma (0: any shift known to max_error)
     save_traces = boolean(default=False)  # write <root>_traces.ecsv and <root>_regressors.ecsv
     plot = boolean(default=False)  # write <root>_traces.png (trace overlay, order 0s, regressors)
     suffix = string(default='tracing')  # suffix of the saved model
@@ -116,12 +118,23 @@ class SossTracingStep(SossStep):
         """Trace solution and order-0 mask from the deep frame (the statistics pass unchanged)."""
         cache = context.step_cache(self.class_alias)
         if "solution" not in cache:
-            cache.update(
-                self._exposure_traces(model.meta.instrument.pupil_position, context.statistics)
-            )
+            cache.update(self._exposure_traces(model, context.statistics))
 
-    def _exposure_traces(self, pwcpos, stats):
+    def _velocity(self, model):
+        """The star's velocity relative to JWST (km/s), or None to fit it."""
+        if self.stellar_rv is None:
+            return None
+        velosys = model.meta.wcsinfo.velosys
+        if velosys is None:
+            log.warning("stellar_rv given but the input has no VELOSYS (JWST's barycentric "
+                        "velocity correction): taken as 0, which may be off by up to 30 km/s.")
+            velosys = 0.0
+        # jwst's convention: lambda_bary = lambda_obs / (1 + VELOSYS / c).
+        return float(self.stellar_rv) + float(velosys) / 1000.0
+
+    def _exposure_traces(self, model, stats):
         """Trace solution and order-0 mask from the deep frame, once per exposure."""
+        pwcpos = model.meta.instrument.pupil_position
         nx = stats.deep.shape[1]
         solution = predict_traces(pwcpos, self.orders, nx)
         solution.record["order3"] = "not traced or extracted: pastasoss has no order-3 model"
@@ -133,8 +146,19 @@ class SossTracingStep(SossStep):
         if self.wavelength_check:
             check_wavelengths(
                 stats.deep, solution, load_line_list(self.line_list),
-                snr_min=self.wavelength_snr_min, apply_sigma=self.wavelength_apply_sigma,
+                snr_min=self.wavelength_snr_min, max_error=self.wavelength_max_error,
+                apply_sigma=self.wavelength_apply_sigma, noise=stats.noise,
+                velocity=self._velocity(model),
             )
+            shifts = {order: trace.record["wavelength"]["applied_shift"]
+                      for order, trace in solution.orders.items()}
+            if self.refine and any(shifts.values()):
+                # The spectrum moved along the trace: so did the trace (the
+                # geometry alone cannot tell a shift along a straight trace).
+                solution = refine_solution(
+                    stats.deep, solution, self.refine_width, self.refine_isolation,
+                    degree=self.refine_degree, dx=shifts,
+                )
         mask = self._order0_mask(stats.deep, stats.noise, solution)
         return {"solution": solution, "mask": mask}
 
