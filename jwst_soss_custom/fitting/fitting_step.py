@@ -34,7 +34,7 @@ class SossFitStep(SossStep):
     t0 = float(default=None)  # first guess of the mid-transit time (BJD_TDB - 2400000.5); None: from the dip
     poly_order = integer(min=0, max=5, default=1)  # white light: order of the polynomial-in-time baseline
     ramp = boolean(default=False)  # white light: add an exponential ramp at the start of the visit
-    use_regressors = boolean(default=False)  # add linear terms in the regressor_* columns (white light and channels)
+    use_regressors = boolean(default=False)  # add linear terms in the regressor_* columns (white light and channels); tilt-event steps (regressor_tilt_*) are always fitted
     spec_poly_order = integer(min=0, max=5, default=1)  # channels: order of the polynomial baseline
     spec_limb_darkening = option("free", "white", default="free")  # channels: fit q1, q2 (free) or fix them to the white light's
     common_mode = boolean(default=False)  # divide each channel by the white light's residuals (data / model) first

@@ -16,6 +16,7 @@ from astropy.table import QTable, Table
 from jwst_soss_custom import __version__
 from jwst_soss_custom.fitting.fit import FitInputError, fit_light_curve
 from jwst_soss_custom.fitting.posterior import McmcSettings
+from jwst_soss_custom.lightcurves.events import TILT_PREFIX
 
 __all__ = [
     "FitProducts",
@@ -82,6 +83,19 @@ def period_from_meta(meta, period=None):
         "The orbital period is missing: give it in days (soss_fit --period=4.0552941, or "
         "period= in Python); the light-curve tables carry no 'period' metadata."
     )
+
+
+def fitted_regressors(regressors, use_regressors):
+    """The regressors a fit includes: all of them, or only the tilt-event steps.
+
+    A tilt event's step (``tilt_<n>``, from soss_tso3) is a discontinuity no
+    polynomial baseline follows, so it is fitted even when the smooth trace
+    regressors are not.
+    """
+    if use_regressors:
+        return regressors or None
+    steps = {k: v for k, v in (regressors or {}).items() if k.startswith(TILT_PREFIX)}
+    return steps or None
 
 
 def _regressors(table, rows=None):
@@ -176,7 +190,7 @@ def _fit_white(curves, settings, period):
         result = fit_light_curve(
             curve["time"], curve["flux"], curve["error"], period,
             initial=initial, poly_order=settings.poly_order, ramp=settings.ramp,
-            regressors=curve["regressors"] if settings.use_regressors else None,
+            regressors=fitted_regressors(curve["regressors"], settings.use_regressors),
             clip_sigma=settings.clip_sigma, inflate=settings.inflate,
             min_baseline=settings.min_baseline, bootstrap=settings.bootstrap, mcmc=mcmc,
             seed=order, what=what,
@@ -246,7 +260,7 @@ def _fit_channels(channels, white_fits, settings, period):
                 initial={"rp": white.values["rp"], "q1": white.values["q1"],
                          "q2": white.values["q2"]},
                 poly_order=settings.spec_poly_order, ramp=False,
-                regressors=ch["regressors"] if settings.use_regressors else None,
+                regressors=fitted_regressors(ch["regressors"], settings.use_regressors),
                 clip_sigma=settings.clip_sigma, inflate=settings.inflate,
                 min_baseline=settings.min_baseline, what=what,
             )  # fmt: skip

@@ -47,6 +47,7 @@ class SossLightCurvesStep(SossStep):
     baseline_margin = float(min=0, default=0.2)  # auto baseline: transit found widened by this fraction of its length on each side
     clip_sigma = float(min=0, default=5)  # clip time-domain outliers of each channel beyond this many robust sigma (0: off)
     clip_window = integer(min=3, default=11)  # running-median window (integrations) of the outlier clipping
+    tilt_threshold = float(min=0, default=8)  # a step in the trace regressors this significant (sigma) is a tilt event, fitted as a step (0: no search)
     save_speclc = boolean(default=True)  # when saving, also write the <name>_speclc.ecsv spectroscopic light curves
     save_precision = boolean(default=True)  # when saving, also write the <name>_precision.ecsv precision report
     save_plots = boolean(default=False)  # write PNG diagnostics: white light, 2-D light curves, precision, regressors
@@ -115,6 +116,7 @@ class SossLightCurvesStep(SossStep):
             baseline_margin=self.baseline_margin,
             clip_sigma=self.clip_sigma,
             clip_window=self.clip_window,
+            tilt_threshold=self.tilt_threshold,
             spectroscopic=self.save_speclc or self.save_precision or self.save_plots,
         )
         if self.save_results:

@@ -24,6 +24,7 @@ from jwst_soss_custom import __version__
 from jwst_soss_custom.lightcurves.baseline import DEFAULT_MARGIN, resolve_baseline
 from jwst_soss_custom.lightcurves.binning import Binning, bin_columns
 from jwst_soss_custom.lightcurves.clipping import time_outliers
+from jwst_soss_custom.lightcurves.events import find_trace_steps, step_regressors
 from jwst_soss_custom.lightcurves.precision import precision_ratio
 from jwst_soss_custom.lightcurves.stitching import integer_runs
 from jwst_soss_custom.lightcurves.orders import order_data, regressor_columns
@@ -124,6 +125,7 @@ def make_light_curves(
     clip_sigma=5.0,
     clip_window=11,
     spectroscopic=True,
+    tilt_threshold=8.0,
 ):
     """White-light and spectroscopic light curves and their precision report.
 
@@ -150,6 +152,10 @@ def make_light_curves(
         Running-median window of the clipping (integrations).
     spectroscopic : bool
         Make the spectroscopic light curves (and their precision rows).
+    tilt_threshold : float
+        Significance (sigma) of a step in the trace regressors that counts as
+        a tilt event (`events.find_trace_steps`); each event adds a step
+        column ``regressor_tilt_<n>`` that soss_fit always fits. 0: no search.
 
     Returns
     -------
@@ -162,6 +168,16 @@ def make_light_curves(
     first = data[next(iter(data))]
     int_num = first["int_num"]
     regressors = regressor_columns(model, int_num)
+    events = find_trace_steps(int_num, regressors, threshold=tilt_threshold) if (
+        tilt_threshold > 0) else []
+    for event in events:
+        log.warning(
+            "Tilt event: the trace steps at integration %d (%.0f sigma; dx %+.4f px, dy %+.4f "
+            "px, dwidth %+.5f); a step regressor goes into the light curves.",
+            event["int_num"], event["significance"], *(event["steps"].get(k, np.nan)
+                                                       for k in ("dx", "dy", "dwidth")),
+        )
+    regressors.update(step_regressors(int_num, events))
     white = {
         order: _white_light(order, arrays, wave_ranges[order]) for order, arrays in data.items()
     }
@@ -184,6 +200,11 @@ def make_light_curves(
     meta["integrations_without_time"] = [int(n) for n in np.setdiff1d(every, int_num)]
     meta.update(found.meta(int_num))
     meta.update(wavelength_check_meta(model))
+    meta["tilt_events"] = [event["int_num"] for event in events]
+    meta["tilt_significance"] = [round(event["significance"], 1) for event in events]
+    meta["tilt_handling"] = (
+        "step regressors regressor_tilt_<n> (0 before, 1 from the event), always fitted by "
+        "soss_fit" if events else "none found")
     meta["software"] = f"jwst_soss_custom {__version__}"
 
     whtlt, precision_parts = _whtlt_table(data, white, found.mask, meta)
