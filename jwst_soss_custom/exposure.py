@@ -70,6 +70,31 @@ _SHAPES = {
 }
 
 
+#: Primary-header keywords the package reads as numbers. A value of the wrong
+#: type only makes stdatamodels warn and fall back on the file's ASDF copy
+#: (or on nothing), so the header a user edited would silently not count.
+NUMERIC_KEYWORDS = ("PWCPOS", "NINTS", "NGROUPS", "TGROUP", "INTSTART", "INTEND")
+
+
+def check_header_numbers(header, name):
+    """Raise `SossInputError` if a keyword of `NUMERIC_KEYWORDS` is not a number.
+
+    Parameters
+    ----------
+    header : `~astropy.io.fits.Header`
+        Primary header of an input file.
+    name : str
+        File name for the message.
+    """
+    for key in NUMERIC_KEYWORDS:
+        value = header.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise SossInputError(
+                f"{name}: {key}={value!r} in the primary header is not a number; write it "
+                f"as a number (e.g. {key}=245.76 for PWCPOS, without quotes)."
+            )
+
+
 def check_soss_model(model, *, require_pwcpos=True, ndim=3):
     """Raise `SossInputError` unless ``model`` is a SUBSTRIP256 SOSS time series.
 

@@ -19,7 +19,13 @@ from stdatamodels.jwst import datamodels
 
 from jwst_soss_custom._base.errors import SossInputError
 from jwst_soss_custom._base.geometry import SUBSTRIP256_SHAPE
-from jwst_soss_custom.exposure import SegmentInfo, check_continues, check_soss_model, input_items
+from jwst_soss_custom.exposure import (
+    SegmentInfo,
+    check_continues,
+    check_header_numbers,
+    check_soss_model,
+    input_items,
+)
 from jwst_soss_custom.metadata import has_int_times, inherit_metadata, int_start
 
 __all__ = ["RampSource"]
@@ -51,6 +57,7 @@ class _RampFile:
 
         hdul = fits.open(self.path)
         with hdul:
+            check_header_numbers(hdul[0].header, self.path.name)
             info = hdul.fileinfo(hdul.index_of("SCI"))
             if info["datLoc"] + info["datSpan"] > self.path.stat().st_size:
                 raise SossInputError(

@@ -19,7 +19,13 @@ from stdatamodels.jwst import datamodels
 
 from jwst_soss_custom._base.errors import SossInputError
 from jwst_soss_custom._base.geometry import SUBSTRIP256_SHAPE
-from jwst_soss_custom.exposure import SegmentInfo, check_continues, check_soss_model, input_items
+from jwst_soss_custom.exposure import (
+    SegmentInfo,
+    check_continues,
+    check_header_numbers,
+    check_soss_model,
+    input_items,
+)
 from jwst_soss_custom.metadata import (
     drop_implausible_times,
     has_int_times,
@@ -45,6 +51,7 @@ class _FileSegment:
         self.layout = {}
         try:
             with fits.open(self.path) as hdul:
+                check_header_numbers(hdul[0].header, self.path.name)
                 for name, (extname, _) in ARRAYS.items():
                     header = hdul[extname].header
                     if header.get("NAXIS") != 3:

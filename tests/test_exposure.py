@@ -134,3 +134,18 @@ def test_all_nan_integrations_are_flagged_until_too_few_remain(caplog):
 def test_missing_input_file(tmp_path):
     with pytest.raises(SossInputError, match="does not exist"):
         load_exposure(str(tmp_path / "nope_rateints.fits"))
+
+
+@pytest.mark.parametrize(("key", "value"), [("PWCPOS", "abc"), ("PWCPOS", "245.76"),
+                                            ("NGROUPS", "nine")])
+def test_a_header_number_written_as_text_is_refused(tmp_path, key, value):
+    """stdatamodels only warns and keeps the ASDF copy: the user's header would not count."""
+    from astropy.io import fits
+
+    model = _segment(1, 3)
+    path = tmp_path / model.meta.filename
+    model.save(path)
+    with fits.open(path, mode="update") as hdul:
+        hdul[0].header[key] = value
+    with pytest.raises(SossInputError, match=f"{key}='{value}' in the primary header is not a"):
+        load_exposure(str(path))
