@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 from stdatamodels.jwst import datamodels
 
+from jwst_soss_custom._base.dq import usable
 from jwst_soss_custom._base.errors import SossInputError
 from jwst_soss_custom._base.geometry import PWCPOS_RANGE, SUBSTRIP256_SHAPE
 from jwst_soss_custom.metadata import int_start, number_list, too_few_usable
@@ -255,22 +256,27 @@ def check_continues(previous_info, model):
         )
 
 
-def empty_integrations(data):
-    """Integrations of a cube without a single finite science pixel.
+def empty_integrations(data, dq):
+    """Integrations of a cube without a single usable science pixel.
+
+    Usable: finite and not flagged DO_NOT_USE. An integration lost in
+    transfer (all NaN) and one saturated beyond use (every slope flagged by
+    ramp fitting) are both empty.
 
     Parameters
     ----------
     data : ndarray (nints, ny, nx)
+    dq : ndarray (nints, ny, nx)
 
     Returns
     -------
     ndarray of bool (nints,)
     """
-    return ~np.isfinite(data).any(axis=(1, 2))
+    return ~usable(data, dq).any(axis=(1, 2))
 
 
 def check_integrations(model):
-    """Warn about the integrations of ``model`` that hold no finite science pixel.
+    """Warn about the integrations of ``model`` that hold no usable science pixel.
 
     They are flagged, not fatal (`flag_empty_integrations`); too many of them
     raise `SossInputError`.
@@ -284,7 +290,7 @@ def check_integrations(model):
     ndarray of bool (nints,)
         The empty integrations.
     """
-    empty = empty_integrations(model.data)
+    empty = empty_integrations(model.data, model.dq)
     flag_empty_integrations(empty, int_start(model), model.meta.filename)
     return empty
 
@@ -320,12 +326,13 @@ def flag_empty_integrations(empty, first, name):
     usable = empty.size - len(numbers)
     if too_few_usable(usable, empty.size):
         raise SossInputError(
-            f"{name}: {len(numbers)} of {empty.size} integration(s) have no finite pixel "
+            f"{name}: {len(numbers)} of {empty.size} integration(s) have no usable pixel "
             f"(integration numbers {shown}); only {usable} hold data, too few for a "
             "baseline. Check the Detector1 processing of those integrations."
         )
     log.warning(
-        "%s: %d integration(s) have no finite pixel (integration numbers %s); they are "
+        "%s: %d integration(s) have no usable pixel (integration numbers %s; all NaN or "
+        "DO_NOT_USE: lost, or saturated beyond use); they are "
         "flagged DO_NOT_USE and left out (NaN spectra, masked in the light curves).",
         name, len(numbers), shown,
     )

@@ -54,7 +54,7 @@ class ExposureStatistics:
     nints : int
         Integrations in the exposure.
     empty : ndarray of bool (nints,)
-        Integrations without a single finite science value (found before any
+        Integrations without a single usable science value (found before any
         work, so a pipeline can refuse the exposure before writing anything).
     """
 
@@ -117,7 +117,8 @@ def band_statistics(source, rows):
     -------
     tuple
         ``(deep, err, sigma, count, finite)``; ``finite`` (nints,) is True
-        for integrations with a finite science value in these rows.
+        for integrations with a usable science value (finite, not
+        DO_NOT_USE) in these rows.
     """
     arrays, nints = source.read(rows=rows), source.nints
     # Every 4th integration is plenty for ERR and noise statistics (>= 8
@@ -132,7 +133,7 @@ def band_statistics(source, rows):
     k = np.arange(nints - 1)[sub]
     sigma = MAD_TO_SIGMA / np.sqrt(2) * time_median(np.abs(block[k + 1] - block[k]))
     return (deep, err, sigma.astype(np.float32),
-            ok.sum(axis=0, dtype=np.int32), np.isfinite(arrays["data"]).any(axis=(1, 2)))
+            ok.sum(axis=0, dtype=np.int32), ok.any(axis=(1, 2)))
 
 
 def time_median(cube):

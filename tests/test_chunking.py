@@ -142,6 +142,6 @@ def test_too_many_empty_integrations_are_refused_before_any_product(tiny_exposur
         hdul["SCI"].data[0] = np.nan
     out = tmp_path / "out"
     out.mkdir()
-    with pytest.raises(SossInputError, match=r"16 of 30 integration\(s\) have no finite pixel"):
+    with pytest.raises(SossInputError, match=r"16 of 30 integration\(s\) have no usable pixel"):
         SossSpec2Pipeline.call(files, output_dir=str(out), save_results=True)
     assert not list(out.iterdir())

@@ -131,6 +131,16 @@ def test_all_nan_integrations_are_flagged_until_too_few_remain(caplog):
         check_integrations(model)
 
 
+def test_an_integration_saturated_beyond_use_is_flagged(caplog):
+    from jwst_soss_custom._base.dq import FLAGS
+
+    model = _segment(1, 4)
+    # Ramp fitting leaves finite values with every pixel flagged.
+    model.dq[2] = FLAGS["DO_NOT_USE"] | FLAGS["SATURATED"]
+    np.testing.assert_array_equal(check_integrations(model), [False, False, True, False])
+    assert "integration numbers 3" in caplog.text and "saturated beyond use" in caplog.text
+
+
 def test_missing_input_file(tmp_path):
     with pytest.raises(SossInputError, match="does not exist"):
         load_exposure(str(tmp_path / "nope_rateints.fits"))

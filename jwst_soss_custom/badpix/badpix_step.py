@@ -64,7 +64,7 @@ class SossBadpixStep(SossStep):
         """
         model, stats, cache, core = self.open_chunk(input_data, context, require_pwcpos=False)
         # soss_spec2 has logged (or refused) the exposure's empty integrations.
-        empty = empty_integrations(model.data) if context else check_integrations(model)
+        empty = empty_integrations(model.data, model.dq) if context else check_integrations(model)
         spatial = cache["spatial"]
         search = self.temporal and stats.nints >= self.temporal_window
         if self.temporal and not search:

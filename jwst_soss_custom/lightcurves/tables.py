@@ -21,6 +21,7 @@ from astropy import units as u
 from astropy.table import QTable, Table
 
 from jwst_soss_custom import __version__
+from jwst_soss_custom._base.errors import SossInputError
 from jwst_soss_custom.lightcurves.baseline import DEFAULT_MARGIN, resolve_baseline
 from jwst_soss_custom.lightcurves.binning import Binning, bin_columns
 from jwst_soss_custom.lightcurves.clipping import time_outliers
@@ -29,7 +30,7 @@ from jwst_soss_custom.lightcurves.precision import precision_ratio
 from jwst_soss_custom.lightcurves.stitching import integer_runs
 from jwst_soss_custom.lightcurves.orders import order_data, regressor_columns
 from jwst_soss_custom.lightcurves.whitelight import normalise, white_light_sums
-from jwst_soss_custom.metadata import wavelength_check_meta
+from jwst_soss_custom.metadata import too_few_usable, wavelength_check_meta
 
 __all__ = [
     "DEFAULT_WAVE_RANGES",
@@ -182,6 +183,13 @@ def make_light_curves(
         order: _white_light(order, arrays, wave_ranges[order]) for order, arrays in data.items()
     }
     flux0, _, nused0 = white[next(iter(white))]
+    with_data = np.logical_or.reduce([nused > 0 for _, _, nused in white.values()])
+    if too_few_usable(int(with_data.sum()), with_data.size):
+        raise SossInputError(
+            f"The x1dints hold finite flux in only {int(with_data.sum())} of {with_data.size} "
+            "integrations (in the wavelength ranges used), too few for a baseline; check the "
+            "spectra (an x1dints of NaN fluxes, or wavelength ranges outside the data)."
+        )
     # An integration with no finite flux sums to 0 (jwst's rule): not a dip.
     search = np.where(nused0 > 0, flux0, np.nan)
     found = resolve_baseline(int_num, search, baseline, baseline_margin)
