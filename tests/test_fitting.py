@@ -255,7 +255,6 @@ def test_common_mode_removes_shared_noise():
     "change, message",
     [
         ("period", "period is missing"),
-        ("nan", "non-finite"),
         ("no_transit", "no in-transit points"),
         ("no_baseline", "too few baseline points"),
     ],
@@ -265,8 +264,6 @@ def test_input_checks(change, message):
     period = truth["period"]
     if change == "period":
         period = None
-    elif change == "nan":
-        whtlt["whitelight_flux_norm_order_1"][5] = np.nan
     elif change == "no_transit":
         whtlt = whtlt[:40]  # the first 40 integrations end 1.5 h before the transit
     elif change == "no_baseline":
@@ -274,6 +271,21 @@ def test_input_checks(change, message):
         whtlt = whtlt[np.abs(time - truth["t0"]) < 0.06]  # ingress to egress, a few points more
     with pytest.raises(FitInputError, match=message):
         fit_products(whtlt, None, period=period, t0=truth["t0"])
+
+
+def test_integrations_without_data_are_left_out_of_the_fit(caplog):
+    """soss_tso3 writes NaN for integrations it flagged; the fit leaves them out and says so."""
+    whtlt, _, truth = synthetic_tables(nints=200, nchannels=1, seed=1)
+    whtlt["whitelight_flux_norm_order_1"][[5, 6]] = np.nan
+    fit = fit_products(whtlt, None, period=truth["period"]).white_fits[1]
+    assert fit.stats["n_points"] + fit.stats["n_outliers"] == 198
+    assert "2 integration(s) without a finite time or flux" in caplog.text
+    assert "integration numbers 6, 7" in caplog.text
+    # The fitting function itself still refuses non-finite points.
+    time = np.asarray(whtlt["BJD_TDB"])
+    with pytest.raises(FitInputError, match="non-finite"):
+        fit_light_curve(time, np.asarray(whtlt["whitelight_flux_norm_order_1"]),
+                        np.full(time.size, 1e-4), truth["period"])
 
 
 def test_period_from_metadata():
@@ -369,3 +381,44 @@ def test_published_loader_errors(tmp_path):
     (tmp_path / "XY-WASP_39b_NIRISS_transmission_spectrum.csv").write_text("wave,dppm\n1,2\n")
     with pytest.raises(ValueError, match="missing"):
         load_published_spectra(tmp_path)
+
+
+def test_an_official_whitelight_table_is_fitted(tmp_path):
+    """jwst's WhiteLightStep layout: BJD_TDB and fluxes only, no errors, no normalisation."""
+    from astropy.table import QTable
+
+    whtlt, _, truth = synthetic_tables(nints=300, nchannels=1, white_ppm=150.0, seed=8)
+    official = QTable({
+        "MJD_UTC": np.asarray(whtlt["BJD_TDB"]) - 0.0008,
+        "BJD_TDB": np.asarray(whtlt["BJD_TDB"]),
+        "whitelight_flux": 4.2e6 * np.asarray(whtlt["whitelight_flux_norm_order_1"]),
+    })
+    official["whitelight_flux"][[10, 11]] = 0.0  # integrations jwst summed without data
+    path = tmp_path / "official_whtlt.ecsv"
+    official.write(path)
+    products = fit_products(Table.read(path), None, period=truth["period"])
+    fit = products.white_fits[1]
+    assert abs(fit.values["rp"] - truth["white_rp"]) < 3 * fit.errors["rp"]
+    # The estimated error is the injected 150 ppm to within 3 times its
+    # sampling error, 1/sqrt(2 N) for ~N = 170 baseline differences.
+    assert fit.stats["expected_ppm"] == pytest.approx(150.0, rel=3 / np.sqrt(2 * 170))
+    assert "estimated" in products.whitelight.meta["white_light_errors_order_1"]
+
+
+def test_white_light_of_jwst_whitelightstep_is_read_and_normalised(tmp_path):
+    """The table jwst's own WhiteLightStep writes, from an x1dints, as soss_fit reads it."""
+    from jwst_soss_custom.fitting.tables import white_light_curves
+    from jwst_soss_custom.lightcurves import official_white_light, stitch_x1dints
+    from jwst_soss_custom.lightcurves.synthetic import synthetic_segments
+
+    x1dints = stitch_x1dints(synthetic_segments(nints=60, nsegments=2, depth=0.01, seed=5))
+    table = official_white_light(x1dints, {1: (0.9, 2.8), 2: (0.6, 0.9)})
+    path = tmp_path / "jwst_whtlt.ecsv"
+    table.write(path)
+    curves = white_light_curves(Table.read(path))
+    assert set(curves) == {1, 2}
+    for curve in curves.values():
+        assert curve["errors_estimated"]
+        out = curve["flux"] > 1 - 0.005  # the box transit is 1 % deep
+        assert np.median(curve["flux"][out]) == pytest.approx(1.0, abs=3 * curve["error"][0])
+        assert np.median(curve["flux"][~out]) == pytest.approx(0.99, abs=3 * curve["error"][0])

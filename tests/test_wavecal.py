@@ -150,3 +150,14 @@ def test_solve_shifts_separates_velocity_from_the_order_shifts():
         assert abs(fitted["shift"][order] - truth[order]) < 4 * fitted["error"][order]
         assert abs(given["shift"][order] - truth[order]) < 4 * given["error"][order]
         assert given["error"][order] < fitted["error"][order]  # the velocity costs precision
+
+
+def test_the_tracing_figure_shows_the_wavelength_check(cool_star, tmp_path):
+    from jwst_soss_custom.plotting.tracing import plot_tracing
+
+    solution, scene = cool_star
+    deep = scene.star()
+    path = plot_tracing(deep, solution, np.zeros(deep.shape, bool), None, tmp_path / "t.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    features = solution.orders[1].record["wavelength"]["features"]
+    assert all("velocity_px" in f for f in features)

@@ -17,6 +17,7 @@ from jwst_soss_custom import __version__
 from jwst_soss_custom.fitting.fit import FitInputError, fit_light_curve
 from jwst_soss_custom.fitting.posterior import McmcSettings
 from jwst_soss_custom.lightcurves.events import TILT_PREFIX
+from jwst_soss_custom.metadata import number_list
 
 __all__ = [
     "FitProducts",
@@ -107,43 +108,107 @@ def _regressors(table, rows=None):
     return out
 
 
+def _columns(whtlt, stem):
+    """``{order: column}`` of ``<stem>_order_N`` columns, or of a bare ``<stem>`` (one order)."""
+    orders = {}
+    for name in whtlt.colnames:
+        if name.startswith(f"{stem}_order_") and "error" not in name:
+            orders[int(name.rsplit("_", 1)[1])] = name
+    if not orders and stem in whtlt.colnames:
+        # One order: jwst drops the _order_N part; the metadata may still name it.
+        named = [int(k.rsplit("_", 1)[1]) for k in whtlt.meta
+                 if k.startswith("wavelength_range_order_")]  # fmt: skip
+        orders[named[0] if len(named) == 1 else 1] = stem
+    return orders
+
+
+def _normalised_official(flux, int_num, order):
+    """Flux of an official whtlt normalised on its baseline, with errors from its scatter.
+
+    jwst's WhiteLightStep writes fluxes and times only. The baseline is found
+    in the white light as soss_tso3 finds it; the error of every point is the
+    baseline's point-to-point scatter (1.4826 x MAD of first differences /
+    sqrt 2, then the standard deviation of those within 5 of it: insensitive
+    to the transit and to trends).
+    """
+    from jwst_soss_custom.lightcurves.baseline import resolve_baseline
+
+    # jwst sums an integration without finite flux to 0: no measurement.
+    flux = np.where(flux > 0, flux, np.nan)
+    base = resolve_baseline(int_num, flux).mask
+    flux = flux / np.nanmedian(flux[base])
+    step = np.diff(flux[base])
+    step = step[np.isfinite(step)]
+    # The standard deviation (efficient) of the differences within 5 robust
+    # sigma (an outlier or the odd ingress point does not count).
+    robust = 1.4826 * np.median(np.abs(step - np.median(step)))
+    sigma = np.std(step[np.abs(step - np.median(step)) <= 5 * robust]) / np.sqrt(2)
+    log.warning(
+        "White light of order %d has no errors (a table from jwst's WhiteLightStep): "
+        "normalised by the median of %d baseline integrations found in it, errors estimated "
+        "from their point-to-point scatter: %.0f ppm per integration.",
+        order, int(base.sum()), 1e6 * sigma,
+    )
+    return flux, np.full(flux.size, sigma)
+
+
 def white_light_curves(whtlt):
     """Normalised white light per order from a ``whtlt`` table.
+
+    A table of soss_tso3 / soss_lightcurves carries normalised fluxes and
+    their errors. One written by jwst's ``WhiteLightStep`` (``BJD_TDB`` and
+    ``whitelight_flux[_order_N]`` only) is normalised on the baseline found in
+    it and given errors from its point-to-point scatter
+    (``errors_estimated``).
 
     Returns
     -------
     dict of int to dict
-        ``time`` (BJD_TDB), ``flux``, ``error``, ``int_num``, ``regressors``.
+        ``time`` (BJD_TDB), ``flux``, ``error``, ``int_num``, ``regressors``,
+        ``errors_estimated``.
     """
-    orders = {}
-    for name in whtlt.colnames:
-        if name.startswith("whitelight_flux_norm_order_") and "error" not in name:
-            orders[int(name.rsplit("_", 1)[1])] = name
-    if not orders and "whitelight_flux_norm" in whtlt.colnames:
-        # One order: jwst drops the _order_N part; the metadata still names it.
-        named = [int(k.rsplit("_", 1)[1]) for k in whtlt.meta
-                 if k.startswith("wavelength_range_order_")]  # fmt: skip
-        orders[named[0] if len(named) == 1 else 1] = "whitelight_flux_norm"
-    if not orders:
+    orders = _columns(whtlt, "whitelight_flux_norm")
+    official = {} if orders else _columns(whtlt, "whitelight_flux")
+    if not orders and not official:
         raise FitInputError(
-            "No whitelight_flux_norm[_order_N] column: give a whtlt table written by "
-            "soss_tso3 / soss_lightcurves."
+            "No whitelight_flux_norm[_order_N] or whitelight_flux[_order_N] column: give a "
+            "whtlt table written by soss_tso3 / soss_lightcurves or by jwst's WhiteLightStep."
         )
+    if "BJD_TDB" not in whtlt.colnames:
+        raise FitInputError(
+            f"The whtlt table has no BJD_TDB column (columns: {', '.join(whtlt.colnames)}); "
+            "the transit is fitted in BJD_TDB - 2400000.5."
+        )
+    int_num = np.asarray(whtlt["int_num"]) if "int_num" in whtlt.colnames else None
     out = {}
-    for order, column in sorted(orders.items()):
-        err_column = column.replace("flux_norm", "flux_norm_error")
+    for order, column in sorted((orders or official).items()):
+        flux = np.asarray(getattr(whtlt[column], "value", whtlt[column]), dtype=float)
+        if orders:
+            error = np.asarray(whtlt[column.replace("flux_norm", "flux_norm_error")], float)
+        else:
+            numbers = np.arange(1, flux.size + 1) if int_num is None else int_num
+            flux, error = _normalised_official(flux, numbers, order)
+        time = np.asarray(getattr(whtlt["BJD_TDB"], "value", whtlt["BJD_TDB"]), float)
+        # Integrations soss_tso3 (or jwst) found without data or a time: not points.
+        keep = np.isfinite(time) & np.isfinite(flux) & np.isfinite(error)
+        if not keep.all():
+            which = np.flatnonzero(~keep) + 1 if int_num is None else int_num[~keep]
+            log.warning("White light of order %d: %d integration(s) without a finite time or "
+                        "flux left out of the fit (integration numbers %s).", order,
+                        int((~keep).sum()), number_list(which))
         out[order] = {
-            "time": np.asarray(whtlt["BJD_TDB"], dtype=float),
-            "flux": np.asarray(whtlt[column], dtype=float),
-            "error": np.asarray(whtlt[err_column], dtype=float),
-            "int_num": np.asarray(whtlt["int_num"]) if "int_num" in whtlt.colnames else None,
-            "regressors": _regressors(whtlt),
+            "time": time[keep],
+            "flux": flux[keep],
+            "error": error[keep],
+            "int_num": None if int_num is None else int_num[keep],
+            "regressors": {k: v[keep] for k, v in _regressors(whtlt).items()},
+            "errors_estimated": not orders,
         }
     return out
 
 
 def spectroscopic_channels(speclc):
-    """Light curve of every (order, bin) of a ``speclc`` table, clipped points left out.
+    """Light curve of every (order, bin) of a ``speclc`` table, clipped and NaN points left out.
 
     Returns
     -------
@@ -160,6 +225,9 @@ def spectroscopic_channels(speclc):
         rows = np.flatnonzero((order == o) & (binn == b))
         if clipped is not None:
             rows = rows[~clipped[rows]]
+        # Integrations without data (NaN, flagged by soss_spec2) are not points.
+        rows = rows[np.isfinite(np.asarray(speclc["flux_norm"][rows], dtype=float))
+                    & np.isfinite(np.asarray(speclc["BJD_TDB"][rows], dtype=float))]
         first = rows[0] if rows.size else np.flatnonzero((order == o) & (binn == b))[0]
         channels.append(
             {
@@ -372,6 +440,10 @@ def fit_products(whtlt, speclc=None, settings=None, **kwargs):
     for order, curve in curves.items():
         white_fits[order].int_num = curve["int_num"]
     whitelight = whitelight_table(white_fits, period, whtlt.meta)
+    for order, curve in curves.items():
+        whitelight.meta[f"white_light_errors_order_{order}"] = (
+            "estimated from the baseline's point-to-point scatter (the whtlt had none)"
+            if curve["errors_estimated"] else "from the whtlt")
     log.info("White-light fits done in %.1f s", _time.perf_counter() - clock)
     transmission, channel_fits = None, []
     if speclc is not None:

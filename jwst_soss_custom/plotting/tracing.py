@@ -1,4 +1,4 @@
-"""Diagnostic figure of soss_tracing: traces on the deep frame, order 0s, regressors."""
+"""Diagnostic figure of soss_tracing: traces, order 0s, wavelength check, regressors."""
 
 import numpy as np
 
@@ -8,7 +8,11 @@ __all__ = ["plot_tracing"]
 
 
 def plot_tracing(deep, solution, mask, regressors, path):
-    """Deep frame with the refined traces and contaminants, and the regressors.
+    """Deep frame with the refined traces and contaminants, wavelength check, regressors.
+
+    The wavelength panel shows what each stellar feature says about its
+    order's shift (its own shift minus the star's Doppler shift, with its
+    error; open symbols: left out), and each order's result.
 
     Parameters
     ----------
@@ -24,7 +28,7 @@ def plot_tracing(deep, solution, mask, regressors, path):
     -------
     Path
     """
-    fig, axes = new_figure(2, 1, width=10, height=7, height_ratios=(2, 1))
+    fig, axes = new_figure(3, 1, width=10, height=10, height_ratios=(2, 1, 1))
     finite = deep[np.isfinite(deep)]
     vmax = np.percentile(finite, 99) if finite.size else 1.0
     axes[0].imshow(deep, origin="lower", aspect="auto", cmap="gray", vmin=0, vmax=vmax)
@@ -33,11 +37,35 @@ def plot_tracing(deep, solution, mask, regressors, path):
         axes[0].plot(trace.y, lw=0.7, label=f"order {order}")
     axes[0].set(xlabel="column", ylabel="row", title="deep frame, refined traces, order 0s (red)")
     axes[0].legend(loc="upper right", fontsize=8)
+    _wavelength_panel(axes[1], solution)
     if regressors is not None:
         for name in ("dx", "dy"):
-            axes[1].plot(regressors["int_num"], regressors[name], lw=0.8, label=f"{name} (px)")
-        axes[1].plot(regressors["int_num"], 10 * regressors["dwidth"], lw=0.8,
+            axes[2].plot(regressors["int_num"], regressors[name], lw=0.8, label=f"{name} (px)")
+        axes[2].plot(regressors["int_num"], 10 * regressors["dwidth"], lw=0.8,
                      label="10 x dwidth")
-        axes[1].legend(fontsize=8)
-    axes[1].set(xlabel="integration", ylabel="order 1 vs deep frame")
+        axes[2].legend(fontsize=8)
+    axes[2].set(xlabel="integration", ylabel="order 1 vs deep frame")
     return save_figure(fig, path)
+
+
+def _wavelength_panel(ax, solution):
+    velocity = (solution.record.get("radial_velocity") or {}).get("value") or 0.0
+    for order, trace in sorted(solution.orders.items()):
+        check = trace.record.get("wavelength")
+        if not check or not check.get("features"):
+            continue
+        feats = check["features"]
+        wave = np.array([f["wavelength"] for f in feats])
+        own = np.array([f["shift"] - f.get("velocity_px", 0.0) * velocity for f in feats])
+        error = np.array([f["error"] for f in feats])
+        used = np.array([f["used"] for f in feats])
+        points = ax.errorbar(wave[used], own[used], error[used], fmt="o", ms=4,
+                             label=f"order {order}: {check['status']}")
+        ax.errorbar(wave[~used], own[~used], error[~used], fmt="o", ms=4, mfc="none",
+                    color=points[0].get_color())
+        if check.get("shift") is not None:
+            ax.axhline(check["shift"], color=points[0].get_color(), lw=0.8)
+    ax.set(xlabel="wavelength (micron)", ylabel="feature shift (px)",
+           title=f"wavelength check (star's velocity {velocity:+.0f} km/s removed)")
+    if ax.has_data():
+        ax.legend(fontsize=8)

@@ -766,10 +766,11 @@ def check_wavelengths(deep, solution, lines, fwhm=2.0, snr_min=5.0, max_error=0.
             "n_used": int(used.sum()),
             "features": [
                 {"wavelength": float(w), "shift": float(s), "error": float(e),
-                 "depth": float(d), "used": bool(u)}
-                for w, s, e, d, u in zip(features["wavelength"], features["shift"],
-                                         features["error"], features["depth"],
-                                         used if used.size else np.zeros(features["shift"].size))
+                 "depth": float(d), "velocity_px": float(v), "used": bool(u)}
+                for w, s, e, d, v, u in zip(
+                    features["wavelength"], features["shift"], features["error"],
+                    features["depth"], features["velocity_px"],
+                    used if used.size else np.zeros(features["shift"].size))
             ],
             "max_error": float(max_error),
             "status": status,
