@@ -422,3 +422,12 @@ def test_white_light_of_jwst_whitelightstep_is_read_and_normalised(tmp_path):
         out = curve["flux"] > 1 - 0.005  # the box transit is 1 % deep
         assert np.median(curve["flux"][out]) == pytest.approx(1.0, abs=3 * curve["error"][0])
         assert np.median(curve["flux"][~out]) == pytest.approx(0.99, abs=3 * curve["error"][0])
+
+
+def test_a_channel_without_data_is_named_and_skipped(caplog):
+    whtlt, speclc, truth = synthetic_tables(nints=200, nchannels=3, seed=1)
+    first = np.asarray(speclc["bin"]) == np.asarray(speclc["bin"])[0]
+    speclc["flux_norm"][first] = np.nan  # e.g. a bin beyond the order's end
+    products = fit_products(whtlt, speclc, period=truth["period"])
+    assert "0 usable points" in caplog.text and "not fitted" in caplog.text
+    assert len(products.channel_fits) == 3

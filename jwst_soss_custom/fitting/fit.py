@@ -90,11 +90,20 @@ class FitResult:
         }
 
 
+#: Fewest points a light curve needs (a transit and a baseline to fit).
+MIN_POINTS = 10
+
+
 def check_light_curve(time, flux, error, what="light curve"):
     """Check that the arrays can be fitted; raise `FitInputError` naming the problem."""
     time, flux, error = (np.asarray(a, dtype=float) for a in (time, flux, error))
     if not (time.shape == flux.shape == error.shape) or time.ndim != 1:
         raise FitInputError(f"{what}: time, flux and error must be 1-D arrays of one length.")
+    if time.size < MIN_POINTS:
+        raise FitInputError(
+            f"{what}: {time.size} usable points (integrations with data), fewer than "
+            f"{MIN_POINTS}; nothing to fit."
+        )
     bad = ~(np.isfinite(time) & np.isfinite(flux) & np.isfinite(error))
     if bad.any():
         raise FitInputError(
