@@ -26,6 +26,7 @@ __all__ = [
     "EXTRACTION_ATTRIBUTE",
     "SOSS_ATTRIBUTES",
     "inherit_metadata",
+    "plain_record",
     "wavelength_check_meta",
     "apply_segment_identity",
     "has_int_times",
@@ -94,6 +95,17 @@ def _read(node):
     return np.asarray(node) if isinstance(node, NDArrayType) else node
 
 
+def plain_record(node):
+    """A ``soss_*`` attribute as plain dicts (recursively), from a dict or an ObjectNode.
+
+    Other values (None, arrays, numbers) are returned as they are.
+    """
+    node = getattr(node, "instance", node)
+    if isinstance(node, dict):
+        return {key: plain_record(value) for key, value in node.items()}
+    return node
+
+
 def wavelength_check_meta(model):
     """What the wavelength check measured and applied, per order, as flat metadata.
 
@@ -112,17 +124,13 @@ def wavelength_check_meta(model):
     -------
     dict
     """
-    def plain(node):
-        return getattr(node, "instance", node) if node is not None else {}
-
-    tree = plain(getattr(model, TRACES_ATTRIBUTE, None))
+    tree = plain_record(getattr(model, TRACES_ATTRIBUTE, None)) or {}
     meta = {}
     for key in sorted(tree):
-        check = plain(plain(tree[key]).get("record")).get("wavelength") if (
-            key.startswith("order")) else None
+        check = tree[key].get("record", {}).get("wavelength") if key.startswith("order") else None
         if not check:
             continue
-        check, order = plain(check), key[len("order"):]
+        order = key[len("order"):]
         meta[f"wavelength_shift_order_{order}"] = float(check.get("applied_shift") or 0.0)
         error = check.get("error")
         meta[f"wavelength_shift_error_order_{order}"] = None if error is None else float(error)

@@ -14,6 +14,7 @@ from jwst_soss_custom.metadata import (
     REGRESSORS_ATTRIBUTE,
     apply_segment_identity,
     inherit_metadata,
+    plain_record,
 )
 
 __all__ = [
@@ -212,5 +213,4 @@ def _join_records(output, parts):
 
 def _record(model, name):
     """A ``soss_*`` record of a model as a plain dict (None if absent)."""
-    value = getattr(model, name, None)
-    return getattr(value, "instance", value)
+    return plain_record(getattr(model, name, None))

@@ -151,7 +151,7 @@ def fit_trace_offset(columns, centroid, weight, model_x, model_y, degree=2, clip
         sw = np.sqrt(weight[use])
         params = np.linalg.lstsq(design[use] * sw[:, None], (centroid - base)[use] * sw,
                                  rcond=None)[0]
-        resid = centroid - model(c, params[0], params[1:])
+        resid = centroid - base - design @ params
         sigma = 1.4826 * np.nanmedian(np.abs(resid[use] - np.nanmedian(resid[use])))
         good = np.isfinite(centroid) & (weight > 0) & (np.abs(resid) <= clip * max(sigma, 1e-3))
     dy, coef = float(params[0]), params[1:]

@@ -15,7 +15,7 @@ from astropy.table import Table
 from pastasoss.soss_traces import get_soss_traces
 
 from jwst_soss_custom._base.geometry import NX
-from jwst_soss_custom.metadata import TRACES_ATTRIBUTE
+from jwst_soss_custom.metadata import TRACES_ATTRIBUTE, plain_record
 
 __all__ = ["OrderTrace", "TraceSolution", "predict_traces", "model_trace", "MODEL_ATTRIBUTE"]
 
@@ -93,23 +93,22 @@ class TraceSolution:
     @classmethod
     def from_tree(cls, tree):
         """Inverse of `to_tree`; accepts a dict or a model's ObjectNode."""
-        tree = _unwrap(tree)
+        tree = plain_record(tree)
         orders = {}
         for key, value in tree.items():
             if key.startswith("order"):
                 order = int(key[5:])
-                value = _unwrap(value)
                 orders[order] = OrderTrace(
                     order,
                     np.asarray(value["y"], float),
                     np.asarray(value["wavelength"], float),
-                    _unwrap(value.get("record", {})),
+                    value.get("record", {}),
                 )
         return cls(
             float(tree["pwcpos"]),
             orders,
             str(tree.get("source", "unknown")),
-            _unwrap(tree.get("record", {})),
+            tree.get("record", {}),
         )
 
     def to_table(self):
@@ -122,14 +121,6 @@ class TraceSolution:
             table[f"wavelength_order{order}"].unit = "um"
         table.meta.update({"pwcpos": self.pwcpos, "source": self.source})
         return table
-
-
-def _unwrap(node):
-    """A plain dict from a dict or a datamodel ObjectNode (recursively)."""
-    node = node.instance if hasattr(node, "instance") else node
-    if isinstance(node, dict):
-        return {key: _unwrap(value) for key, value in node.items()}
-    return node
 
 
 def model_trace(pwcpos, order):
