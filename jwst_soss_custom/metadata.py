@@ -24,10 +24,12 @@ __all__ = [
     "REGRESSORS_ATTRIBUTE",
     "ORDER0_ATTRIBUTE",
     "EXTRACTION_ATTRIBUTE",
+    "CONTAMINATION_ATTRIBUTE",
     "SOSS_ATTRIBUTES",
     "inherit_metadata",
     "plain_record",
     "wavelength_check_meta",
+    "contamination_record",
     "apply_segment_identity",
     "has_int_times",
     "int_start",
@@ -56,6 +58,11 @@ REGRESSORS_ATTRIBUTE = "soss_regressors"
 ORDER0_ATTRIBUTE = "soss_order0_mask"
 #: How each order was extracted, set by soss_extract on x1dints.
 EXTRACTION_ATTRIBUTE = "soss_extraction"
+#: Model of the light under each order that is not that order of the target
+#: (field stars' traces, the other orders' wings; see
+#: `~jwst_soss_custom.tracing.contamination.ContaminationModel.to_tree`), set by
+#: soss_tracing on calints; soss_extract keeps only its per-wavelength summary.
+CONTAMINATION_ATTRIBUTE = "soss_contamination"
 #: Model attributes this package adds (documented in docs/products.md).
 SOSS_ATTRIBUTES = (
     TRACES_ATTRIBUTE,
@@ -64,6 +71,7 @@ SOSS_ATTRIBUTES = (
     REGRESSORS_ATTRIBUTE,
     ORDER0_ATTRIBUTE,
     EXTRACTION_ATTRIBUTE,
+    CONTAMINATION_ATTRIBUTE,
 )
 
 
@@ -136,6 +144,34 @@ def wavelength_check_meta(model):
         meta[f"wavelength_shift_error_order_{order}"] = None if error is None else float(error)
         meta[f"wavelength_check_order_{order}"] = str(check.get("status"))
     return meta
+
+
+def contamination_record(model):
+    """Per order, what soss_extract subtracted under the aperture (plain arrays).
+
+    Read from the x1dints' ``soss_extraction`` record: for each order with a
+    contamination model, ``wavelength``, ``target_flux`` (the order's own
+    flux in the deep frame), ``field_flux`` (field stars' light subtracted),
+    ``neighbour_flux`` (the other order's wings) and ``dilution`` (field /
+    target), as float64 arrays in the x1dints' column order.
+
+    Parameters
+    ----------
+    model : DataModel
+
+    Returns
+    -------
+    dict of int to dict of ndarray
+        Empty when the x1dints carry no contamination model.
+    """
+    tree = plain_record(getattr(model, EXTRACTION_ATTRIBUTE, None)) or {}
+    out = {}
+    for key, value in tree.items():
+        entry = value.get("contamination") if key.startswith("order") else None
+        keys = ("wavelength", "target_flux", "field_flux", "neighbour_flux", "dilution")
+        if isinstance(entry, dict) and all(k in entry for k in keys):
+            out[int(key[len("order"):])] = {k: np.asarray(entry[k], float) for k in keys}
+    return out
 
 
 def apply_segment_identity(model, segment):

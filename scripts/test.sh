@@ -7,4 +7,6 @@ PYTHON=${PYTHON:-python3}
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e ".[test]"
 export STPIPE_DISABLE_CRDS_STEPPARS=true MPLBACKEND=Agg
-exec .venv/bin/python -m pytest "$@"
+# One worker per core (pytest-xdist): the suite's end-to-end tests are
+# independent; give -n 0 to run in one process.
+exec .venv/bin/python -m pytest -n auto "$@"

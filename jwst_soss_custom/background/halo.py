@@ -113,7 +113,7 @@ def _kernel_spectrum(ny, power, r0=HALO_CORE):
     return np.fft.rfft(kernel)
 
 
-def halo_basis(source, power, r0=HALO_CORE, spectrum=None):
+def halo_basis(source, power, r0=HALO_CORE, spectrum=None, ny=None):
     """Spread star light along the columns with a power-law kernel.
 
     Parameters
@@ -127,12 +127,14 @@ def halo_basis(source, power, r0=HALO_CORE, spectrum=None):
     spectrum : ndarray, optional
         ``numpy.fft.rfft(source, n=2 * ny, axis=0)``, when already computed
         (the fit tries several powers on one source).
+    ny : int, optional
+        Rows of the frame, when only ``spectrum`` is given.
 
     Returns
     -------
     ndarray (ny, nx) of float64
     """
-    ny = source.shape[0]
+    ny = source.shape[0] if ny is None else ny
     if spectrum is None:
         spectrum = np.fft.rfft(source, n=2 * ny, axis=0)
     out = np.fft.irfft(spectrum * _kernel_spectrum(ny, power, r0)[:, None], n=2 * ny, axis=0)

@@ -101,10 +101,11 @@ def accuracy(products, truth_file, x1dints=None):
         high = np.asarray(getattr(spectrum["wave_high"], "value", spectrum["wave_high"]), float)
         got = np.asarray(spectrum["depth_ppm"], float)
         err = np.asarray(spectrum["depth_error_ppm"], float)
-        chi2 = {}
+        chi2, pulls = {}, {}
         for key in ("depth", "depth_diluted"):
             inj = injected_channel_depths(truth, order, low, high, key=key)
-            chi2[key] = round(float(np.mean(((got - inj) / err) ** 2)), 2)
+            pulls[key] = (got - inj) / err
+            chi2[key] = round(float(np.mean(pulls[key] ** 2)), 2)
         result["orders"][order] = {
             "white_scatter_ppm": round(scatter, 1),
             "white_expected_ppm": round(expected, 1),
@@ -120,6 +121,12 @@ def accuracy(products, truth_file, x1dints=None):
             "spectrum_channels": int(got.size),
             "spectrum_chi2_red_vs_injected": chi2["depth"],
             "spectrum_chi2_red_vs_diluted": chi2["depth_diluted"],
+            # The mean of (recovered - injected) / error over the channels.
+            "spectrum_mean_bias_sigma": round(float(np.mean(pulls["depth"])), 2),
+            "spectrum_worst_channels": [
+                [round(float(w), 3), round(float(p), 1)]
+                for w, p in sorted(zip(0.5 * (low + high), pulls["depth"]),
+                                   key=lambda item: -abs(item[1]))[:3]],
         }
     result["wavelength_error_px"] = wavelength_errors(x1dints, truth)
     truth_cfg = truth["config"]

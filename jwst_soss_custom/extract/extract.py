@@ -28,6 +28,7 @@ __all__ = [
     "masked_box_extract",
     "optimal_extract",
     "white_light_scatter",
+    "static_flux",
 ]
 
 _DO_NOT_USE = np.uint32(FLAGS["DO_NOT_USE"])
@@ -355,6 +356,40 @@ def _reject_outliers(sci, sig, ok, profile, base, f, den, clip, n_iter):
         with np.errstate(invalid="ignore", divide="ignore"):
             f[ii, xx] = fp = (k * s * b).sum(axis=1) / dp
     return n_rejected
+
+
+def static_flux(image, rows, columns, weights, profile, variance=None):
+    """The flux a fixed image adds to each column's extraction.
+
+    The same weights as the extraction of the data, without the per-integration
+    outlier rejection: ``sum(w C)`` for the box, ``sum(w P C / V) / sum(w P^2
+    / V)`` for the optimal extraction (``variance`` given).
+
+    Parameters
+    ----------
+    image : ndarray (ny, nx)
+        E.g. the light of the field stars' traces (DN/s).
+    rows : ndarray of int (nw, ncols)
+    columns : ndarray of int (ncols,)
+    weights : ndarray (nw, ncols)
+        Aperture weights of the extraction (0 on excluded pixels).
+    profile : ndarray (nw, ncols)
+        The extraction's spatial profile (`aperture_profile`).
+    variance : ndarray (nw, ncols), optional
+        The optimal extraction's fixed variance; None for the box.
+
+    Returns
+    -------
+    ndarray (ncols,)
+    """
+    values = np.nan_to_num(np.asarray(image, float)[rows, columns[None, :]])
+    if variance is None:
+        return (weights * values).sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        inv_var = np.where((variance > 0) & np.isfinite(variance), 1.0 / variance, 0.0)
+        base = weights * profile * inv_var
+        den = (profile * base).sum(axis=0)
+        return np.where(den > 0, (base * values).sum(axis=0) / den, 0.0)
 
 
 def white_light_scatter(flux):

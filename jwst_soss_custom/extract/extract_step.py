@@ -6,16 +6,24 @@ import numpy as np
 
 from jwst_soss_custom._base.errors import SossInputError
 from jwst_soss_custom._base.geometry import reference_pixels
-from jwst_soss_custom.metadata import EXTRACTION_ATTRIBUTE, ORDER0_ATTRIBUTE, integration_times
+from jwst_soss_custom.metadata import (
+    CONTAMINATION_ATTRIBUTE,
+    EXTRACTION_ATTRIBUTE,
+    ORDER0_ATTRIBUTE,
+    integration_times,
+    plain_record,
+)
 from jwst_soss_custom.products import OrderSpectra, make_x1dints
 from jwst_soss_custom.stpipe import SossStep
 from jwst_soss_custom.tracing import traces_for
+from jwst_soss_custom.tracing.contamination import ContaminationModel
 
 from .extract import (
     aperture_profile,
     aperture_rows,
     masked_box_extract,
     optimal_extract,
+    static_flux,
     white_light_scatter,
     window_weights,
 )
@@ -52,6 +60,8 @@ class SossExtractStep(SossStep):
     clip_iterations = integer(default=3, min=0)  # optimal: rejection passes (worst pixel per column each)
     overlap_halfwidth = float(default=10.0, min=0)  # never use pixels within this many rows of another order's centre
     use_order0_mask = boolean(default=True)  # never use the order-0 contaminants found by soss_tracing
+    decontaminate = boolean(default=True)  # subtract the field stars' light and the other order's wings modelled by soss_tracing (soss_contamination)
+    neighbour_max_share = float(default=0.25, min=0)  # the other order's wings are subtracted only in columns where they are at most this share of the order's flux
     suffix = string(default='x1dints')  # suffix of the saved product
     """  # noqa: E501
 
@@ -87,7 +97,7 @@ class SossExtractStep(SossStep):
                 "or give box_mode='fixed' with the width you want."
             )
         record = {"method": self.method, "box_mode": self.box_mode}
-        spectra = {}
+        spectra, geometry = {}, {}
         for order in self.orders:
             if order not in solution.orders:
                 raise ValueError(
@@ -122,6 +132,8 @@ class SossExtractStep(SossStep):
                 **result.pop("info"),
             }
             record[f"order{order}"] = info
+            geometry[order] = (cols, rows, result.pop("weights"), result.pop("profile"),
+                               result.pop("variance"))
             log.info(
                 "Order %d: %d columns, %.3f-%.3f um, %s extraction, width %.1f px; %s",
                 order, cols.size, trace.wavelength[cols[0]], trace.wavelength[cols[-1]],
@@ -129,13 +141,85 @@ class SossExtractStep(SossStep):
                 ", ".join(f"{k} {v}" for k, v in info.items() if k not in ("width", "columns")),
             )
             spectra[order] = OrderSpectra(wavelength=trace.wavelength[cols], **result)
+        self._decontaminate(model, stats, spectra, geometry, record)
         result = make_x1dints(
             model, spectra, integration_times(model), segment=model.meta.exposure.segment_number
         )
         setattr(result, EXTRACTION_ATTRIBUTE, record)
+        # The images stay with the calints; the x1dints keep their summary.
+        if hasattr(result, CONTAMINATION_ATTRIBUTE):
+            delattr(result, CONTAMINATION_ATTRIBUTE)
         result.meta.filename = model.meta.filename
         self.record_step_status(result)
         return result
+
+    def _decontaminate(self, model, stats, spectra, geometry, record):
+        """Subtract what soss_tracing modelled under each aperture; record it per wavelength.
+
+        The field stars' light does not transit: its extracted flux is
+        subtracted from every integration (the depths are no longer
+        diluted). The other order's wings transit with that order: their
+        flux is subtracted scaled by that order's white light relative to
+        the deep frame (1 when that order is not extracted here), in the
+        columns where they are at most ``neighbour_max_share`` of the flux.
+        """
+        tree = getattr(model, CONTAMINATION_ATTRIBUTE, None) if self.decontaminate else None
+        if tree is None:
+            for order in spectra:
+                record[f"order{order}"]["contamination"] = (
+                    "not corrected" if not self.decontaminate
+                    else "no model (soss_tracing without field_traces/overlap_model)")
+            return
+        contamination = ContaminationModel.from_tree(plain_record(tree))
+        expected, relative = {}, {}
+        for order, (cols, rows, weights, profile, variance) in geometry.items():
+            expected[order] = static_flux(stats.deep, rows, cols, weights, profile, variance)
+            flux = spectra[order]["flux"]
+            # Each integration over its own finite columns (some may be
+            # NaN, a whole integration may be: its scale is then 1).
+            ok = np.isfinite(flux) & (expected[order] > 0)[None, :]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                scale = (np.where(ok, flux, 0.0).sum(axis=1)
+                         / np.where(ok, expected[order][None, :], 0.0).sum(axis=1))
+            relative[order] = np.where(np.isfinite(scale), scale, 1.0)
+        for order, (cols, rows, weights, profile, variance) in geometry.items():
+            field = static_flux(contamination.field, rows, cols, weights, profile, variance)
+            neighbour = contamination.neighbours.get(order)
+            wings = (np.zeros(cols.size) if neighbour is None else
+                     static_flux(neighbour, rows, cols, weights, profile, variance))
+            others = [o for o in relative if o != order]
+            scale = relative[others[0]] if others else np.ones(spectra[order]["flux"].shape[0])
+            target = expected[order] - field - wings
+            with np.errstate(invalid="ignore", divide="ignore"):
+                dilution = np.where(target > 0, field / target, np.nan)
+                share = np.where(target > 0, wings / target, np.nan)
+            # Where the other order outshines this one (order 2 redwards of
+            # ~1 um), a subtraction would only trade its noise for this
+            # order's light: left as it is, and counted.
+            dominated = ~(share <= self.neighbour_max_share)
+            wings_used = np.where(dominated, 0.0, wings)
+            spectra[order]["flux"] = (spectra[order]["flux"] - field[None, :]
+                                      - wings_used[None, :] * scale[:, None])
+            record[f"order{order}"]["contamination"] = {
+                "wavelength": spectra[order]["wavelength"].astype(np.float32),
+                "target_flux": target.astype(np.float32),
+                "field_flux": field.astype(np.float32),
+                "neighbour_flux": wings.astype(np.float32),
+                "dilution": dilution.astype(np.float32),
+                "neighbour_share": share.astype(np.float32),
+                "neighbour_dominated_columns": int(dominated.sum()),
+                "max_dilution": float(np.nanmax(dilution, initial=0.0)),
+                "mean_dilution": float(np.nanmean(dilution)) if np.isfinite(dilution).any()
+                else 0.0,
+            }
+            log.info("Order %d: field stars' light subtracted (dilution mean %.4f, max %.4f); "
+                     "other order's wings subtracted in %d columns (median share %.4f), "
+                     "%d columns where it dominates left as they are", order,
+                     record[f"order{order}"]["contamination"]["mean_dilution"],
+                     record[f"order{order}"]["contamination"]["max_dilution"],
+                     int((~dominated).sum()),
+                     float(np.nanmedian(share)) if np.isfinite(share).any() else 0.0,
+                     int(dominated.sum()))
 
     def _excluded(self, order, solution, order0, rows, cols, valid):
         """Order-0 contaminant and order-overlap pixels in the gathered aperture."""
@@ -182,12 +266,16 @@ class SossExtractStep(SossStep):
             extra = [{"rejected_pixels": r[3]} for r in runs]
         best = 0
         info = dict(extra[0])
+        geometry = {"profile": profile,
+                    "variance": None if self.method == "box" else variance}
         if len(scan) > 1:
             scatter = white_light_scatter(flux)
             best = int(np.nanargmin(scatter))
             info = {**extra[best], "scan_ppm": {f"{w:g}": float(s * 1e6)
                                                 for w, s in zip(scan, scatter)}}
         return {
+            **geometry,
+            "weights": weights[best],
             "width": float(scan[best]),
             "flux": flux[:, best],
             "flux_error": error[:, best],

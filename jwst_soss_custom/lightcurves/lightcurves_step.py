@@ -50,6 +50,7 @@ class SossLightCurvesStep(SossStep):
     tilt_threshold = float(min=0, default=8)  # a step in the trace regressors this significant (sigma) is a tilt event, fitted as a step (0: no search)
     save_speclc = boolean(default=True)  # when saving, also write the <name>_speclc.ecsv spectroscopic light curves
     save_precision = boolean(default=True)  # when saving, also write the <name>_precision.ecsv precision report
+    save_contamination = boolean(default=True)  # when saving, also write <name>_contamination.ecsv (field stars' light and the other order's wings subtracted, per column)
     save_plots = boolean(default=False)  # write PNG diagnostics: white light, 2-D light curves, precision, regressors
     output_ext = string(default=".ecsv")  # white-light table format (ECSV, as jwst's white_light)
     suffix = string(default="whtlt")  # suffix of the white-light table
@@ -125,6 +126,9 @@ class SossLightCurvesStep(SossStep):
                 self._write(curves.speclc, self._side_path("speclc"), "spectroscopic light curves")
             if self.save_precision:
                 self._write(curves.precision, self._side_path("precision"), "precision report")
+            if self.save_contamination and curves.contamination is not None:
+                self._write(curves.contamination, self._side_path("contamination"),
+                            "contamination table")
         if self.save_plots:
             from jwst_soss_custom.plotting.lightcurves import plot_light_curves
 

@@ -30,7 +30,13 @@ from jwst_soss_custom.lightcurves.precision import precision_ratio
 from jwst_soss_custom.lightcurves.stitching import integer_runs
 from jwst_soss_custom.lightcurves.orders import order_data, regressor_columns
 from jwst_soss_custom.lightcurves.whitelight import normalise, white_light_sums
-from jwst_soss_custom.metadata import too_few_usable, wavelength_check_meta
+from jwst_soss_custom.metadata import (
+    TRACES_ATTRIBUTE,
+    contamination_record,
+    plain_record,
+    too_few_usable,
+    wavelength_check_meta,
+)
 
 __all__ = [
     "DEFAULT_WAVE_RANGES",
@@ -109,11 +115,15 @@ class LightCurves:
         Spectroscopic light curves (long layout), if asked for.
     precision : `~astropy.table.Table`
         Precision report: one row per white light and per bin.
+    contamination : `~astropy.table.Table` or None
+        Per order and column, what soss_extract subtracted under the
+        aperture (None when the x1dints record none).
     """
 
     whtlt: QTable
     speclc: Table | None
     precision: Table
+    contamination: Table | None = None
 
 
 def make_light_curves(
@@ -208,6 +218,9 @@ def make_light_curves(
     meta["integrations_without_time"] = [int(n) for n in np.setdiff1d(every, int_num)]
     meta.update(found.meta(int_num))
     meta.update(wavelength_check_meta(model))
+    contamination = {order: _on_columns(entry, data[order]["wavelength"])
+                     for order, entry in contamination_record(model).items() if order in data}
+    meta.update(_contamination_meta(model, contamination, wave_ranges))
     meta["tilt_events"] = [event["int_num"] for event in events]
     meta["tilt_significance"] = [round(event["significance"], 1) for event in events]
     meta["tilt_handling"] = (
@@ -221,7 +234,7 @@ def make_light_curves(
     speclc = None
     if spectroscopic:
         speclc, parts = _speclc_table(
-            data, wave_ranges, binning, found.mask, clip_sigma, clip_window
+            data, wave_ranges, binning, found.mask, clip_sigma, clip_window, contamination
         )
         precision_parts.extend(parts)
         speclc.meta = {**meta, **binning.meta(), **speclc.meta}
@@ -230,7 +243,8 @@ def make_light_curves(
             speclc[name] = np.tile(values, len(speclc) // max(int_num.size, 1))
     precision = _precision_table(precision_parts, {**meta, "estimator": ESTIMATOR})
     log_precision(precision)
-    return LightCurves(whtlt, speclc, precision)
+    return LightCurves(whtlt, speclc, precision,
+                       _contamination_table(contamination_record(model), meta))
 
 
 def _white_light(order, arrays, wave_range):
@@ -315,7 +329,63 @@ def _precision_part(order, index, edges, npix, norm, norm_error):
     return {name: np.atleast_1d(values) for name, values in columns.items()}
 
 
-def _speclc_table(data, wave_ranges, binning, baseline, clip_sigma, clip_window):
+def _on_columns(entry, wavelength):
+    """A contamination record's arrays on the light curves' columns (matched by wavelength)."""
+    order = np.argsort(entry["wavelength"])
+    return {key: np.interp(wavelength, entry["wavelength"][order], values[order])
+            for key, values in entry.items() if key != "wavelength"}
+
+
+def _contamination_meta(model, contamination, wave_ranges):
+    """What was subtracted under the apertures, as flat metadata.
+
+    ``dilution_order_<n>``: the field stars' light subtracted over the order's
+    white-light range, as a fraction of the order's own flux (the depth
+    before the correction was ``depth / (1 + dilution)``); ``field_traces``:
+    the field stars' traces soss_tracing modelled (shift, flux ratios).
+    """
+    meta = {}
+    for order, entry in contamination.items():
+        meta[f"dilution_order_{order}"] = round(float(
+            np.nansum(entry["field_flux"]) / max(np.nansum(entry["target_flux"]), 1e-30)), 6)
+    traces = plain_record(getattr(model, TRACES_ATTRIBUTE, None)) or {}
+    record = traces.get("record", {}).get("contamination")
+    if record is not None:
+        meta["field_traces"] = [
+            {k: v for k, v in star.items() if k in ("dx", "dy", "flux_ratio_order_1",
+                                                     "flux_ratio_order_2", "quality")}
+            for star in record.get("field_traces", [])]
+    if contamination:
+        meta["contamination_handling"] = (
+            "field stars' traces subtracted by soss_extract (dilution per bin in speclc)")
+    return meta
+
+
+def _contamination_table(record, meta):
+    """One row per order and column: the light under the aperture that is not the order's."""
+    if not record:
+        return None
+    rows = {key: [] for key in ("order", "wavelength", "target_flux", "field_flux",
+                                "neighbour_flux", "dilution")}
+    for order, entry in sorted(record.items()):
+        keep = np.argsort(entry["wavelength"])
+        rows["order"].append(np.full(keep.size, order, np.int16))
+        for key in list(rows)[1:]:
+            rows[key].append(entry[key][keep])
+    table = Table({key: np.concatenate(values) for key, values in rows.items()})
+    table.meta = {key: value for key, value in meta.items()
+                  if key.startswith(("dilution_order_", "field_traces", "contamination_"))}
+    table.meta["comments"] = [
+        "target_flux: the order's own flux in the deep frame (DN/s, extraction weights);",
+        "field_flux: field stars' light subtracted from every integration (DN/s);",
+        "neighbour_flux: the other order's wings, subtracted scaled by its white light;",
+        "dilution: field_flux / target_flux (depths before the correction: depth/(1+dilution)).",
+    ]
+    return table
+
+
+def _speclc_table(data, wave_ranges, binning, baseline, clip_sigma, clip_window,
+                  contamination=None):
     """The speclc table (long layout) and the per-bin precision rows."""
     parts, rows, meta = [], [], {}
     flux_unit = wave_unit = None
@@ -325,6 +395,16 @@ def _speclc_table(data, wave_ranges, binning, baseline, clip_sigma, clip_window)
         except ValueError as err:
             raise ValueError(f"Order {order}: {err}") from None
         flux, error, nvalid = bin_columns(arrays["flux"], arrays["flux_error"], bins)
+        entry = (contamination or {}).get(order)
+        if entry is not None:
+            field, _, _ = bin_columns(entry["field_flux"][None, :],
+                                      np.zeros((1, entry["field_flux"].size)), bins)
+            target, _, _ = bin_columns(entry["target_flux"][None, :],
+                                       np.zeros((1, entry["target_flux"].size)), bins)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                dilution = np.where(target[0] > 0, field[0] / target[0], np.nan)
+        else:
+            dilution = np.zeros(bins.nbins)
         norm, norm_error, _ = normalise(flux, error, axis=0, baseline=baseline)
         clipped = time_outliers(norm, clip_sigma, clip_window, norm_error)
         # Clipped points leave the normalised curves (what one fits) but stay
@@ -353,6 +433,7 @@ def _speclc_table(data, wave_ranges, binning, baseline, clip_sigma, clip_window)
                 "nvalid": nvalid.T.ravel().astype(np.int32),
                 "baseline": np.tile(baseline, bins.nbins),
                 "clipped": clipped.T.ravel(),
+                "dilution": np.repeat(dilution, nrows),
             }
         )
         rows.append(

@@ -202,7 +202,8 @@ def plot_light_curves(curves, path_for):
         The tables.
     path_for : callable
         ``path_for(kind)`` gives the PNG path of a figure; ``kind`` is
-        ``whtlt``, ``speclc_order<N>``, ``precision`` or ``regressors``.
+        ``whtlt``, ``speclc_order<N>``, ``precision``, ``regressors`` or
+        ``contamination``.
 
     Returns
     -------
@@ -219,4 +220,29 @@ def plot_light_curves(curves, path_for):
     regressors = plot_regressors(curves.whtlt, path_for("regressors"))
     if regressors is not None:
         written.append(regressors)
+    if curves.contamination is not None:
+        written.append(plot_contamination(curves.contamination, path_for("contamination")))
     return written
+
+
+def plot_contamination(table, path):
+    """Dilution by field stars and the other order's share, per order against wavelength."""
+    fig, axes = new_figure(2, 1, width=9, height=6, sharex=True)
+    for order in np.unique(table["order"]):
+        rows = table[table["order"] == order]
+        wave = np.asarray(rows["wavelength"], float)
+        target = np.asarray(rows["target_flux"], float)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            share = np.where(target > 0, np.asarray(rows["neighbour_flux"], float) / target,
+                             np.nan)
+        axes[0].plot(wave, 100 * np.asarray(rows["dilution"], float), lw=0.8,
+                     label=f"order {order}")
+        axes[1].plot(wave, 100 * share, lw=0.8, label=f"order {order}")
+    axes[0].set_ylabel("field-star dilution (%)")
+    axes[1].set_ylabel("other order's share (%)")
+    axes[1].set_yscale("symlog", linthresh=0.1)
+    axes[1].set_xlabel("wavelength (micron)")
+    for ax in axes:
+        ax.legend(fontsize=8)
+    axes[0].set_title("Light under the apertures that is not the order's own (subtracted)")
+    return save_figure(fig, path)

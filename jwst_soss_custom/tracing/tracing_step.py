@@ -1,6 +1,7 @@
 """stpipe Step: traces refined on the data, stability regressors, order-0 mask."""
 
 import logging
+import time
 
 import numpy as np
 
@@ -8,10 +9,15 @@ from jwst_soss_custom._base.data import order3_centre
 from jwst_soss_custom._base.errors import SossInputError
 from jwst_soss_custom._base.geometry import reference_pixels
 from jwst_soss_custom.ecsv import write_ecsv
-from jwst_soss_custom.metadata import ORDER0_ATTRIBUTE, REGRESSORS_ATTRIBUTE
+from jwst_soss_custom.metadata import (
+    CONTAMINATION_ATTRIBUTE,
+    ORDER0_ATTRIBUTE,
+    REGRESSORS_ATTRIBUTE,
+)
 from jwst_soss_custom.references import read_image_arrays
 from jwst_soss_custom.stpipe import SossStep
 
+from .contamination import contamination_model
 from .refine import (
     core_mask,
     detect_order0,
@@ -21,7 +27,8 @@ from .refine import (
 from .tracing import MODEL_ATTRIBUTE, TraceSolution, predict_traces
 from .wavecal import check_wavelengths, load_line_list
 
-__all__ = ["SossTracingStep", "traces_for", "ORDER0_ATTRIBUTE", "read_order0_file"]
+__all__ = ["SossTracingStep", "traces_for", "ORDER0_ATTRIBUTE", "read_order0_file",
+           "read_field_catalog"]
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +64,11 @@ class SossTracingStep(SossStep):
     order0_threshold = float(default=5.0, min=1)  # detection threshold in sigma of the deep frame
     order0_core_halfwidth = float(default=20.0, min=0)  # trace cores (rows either side) excluded from the search
     order0_file = string(default=None)  # .npy/.fits: a mask (True/1 = contaminant) or an F277W image to search
+    field_traces = boolean(default=True)  # find field stars' spectral traces on the deep frame and model their light (soss_contamination)
+    field_threshold = float(default=8.0, min=3)  # detection threshold of a field-star trace (robust sigma of the correlation map)
+    field_max = integer(default=6, min=0)  # most field-star traces searched for
+    field_catalog = string(default=None)  # ECSV with columns dx, dy (px): known shifts of field stars' traces from the target's (no search)
+    overlap_model = boolean(default=True)  # model each order's wings under the other order's aperture (soss_contamination)
     wavelength_check = boolean(default=True)  # measure each order's wavelength shift on stellar lines
     line_list = string(default=None)  # ECSV with 'wavelength' (um, vacuum), 'strength'; None = packaged list
     stellar_rv = float(default=None)  # host's systemic radial velocity (km/s); None = fitted from its lines
@@ -88,6 +100,8 @@ class SossTracingStep(SossStep):
         nints, ny, nx = model.data.shape
         solution, mask, deep = cache["solution"], cache["mask"], stats.deep
         setattr(model, ORDER0_ATTRIBUTE, mask)
+        if cache.get("contamination") is not None:
+            setattr(model, CONTAMINATION_ATTRIBUTE, cache["contamination"].to_tree())
         regressors = None
         if self.regressors and 1 in solution.orders:
             cols = solution.orders[1].columns
@@ -159,8 +173,56 @@ class SossTracingStep(SossStep):
                     stats.deep, solution, self.refine_width, self.refine_isolation,
                     degree=self.refine_degree, dx=shifts,
                 )
-        mask = self._order0_mask(stats.deep, stats.noise, solution)
-        return {"solution": solution, "mask": mask}
+        if not (self.field_traces or self.field_catalog or self.overlap_model):
+            mask = self._order0_mask(stats.deep, stats.noise, solution)
+            return {"solution": solution, "mask": mask, "contamination": None}
+        # Field stars' traces first: the order-0 search would take pieces of
+        # them for order 0s. The order 0s are then searched for without the
+        # traces, and the traces refitted without the order 0s.
+        shape = stats.deep.shape
+        nothing = np.zeros(shape, bool)
+        shifts = read_field_catalog(self.field_catalog) if self.field_catalog else None
+        if shifts is None and not self.field_traces:
+            shifts = []
+        first = self._contamination(stats.deep, solution, nothing, shifts, quiet=True)
+        mask = self._order0_mask(stats.deep - first.field, stats.noise, solution)
+        contamination = self._contamination(stats.deep, solution, mask, first.stars)
+        contamination.record["search"] = first.record["search"]
+        contamination.record["rejected_field_traces"] = first.record["rejected_field_traces"]
+        self._log_contamination(contamination)
+        solution.record["contamination"] = contamination.record
+        return {"solution": solution, "mask": mask, "contamination": contamination}
+
+    def _contamination(self, deep, solution, order0, shifts, quiet=False):
+        """Field stars' traces (searched for when ``shifts`` is None) and the orders' wings."""
+        shape = deep.shape
+        # Order 3 is not traced; its band is left out of the fit like the order 0s.
+        excluded = order0 | reference_pixels(shape) | core_mask(
+            [order3_centre(shape[1])], shape, 26.0)
+        start = time.perf_counter()
+        model = contamination_model(
+            deep, {o: t.y for o, t in solution.orders.items()},
+            {o: t.wavelength for o, t in solution.orders.items()}, excluded,
+            shifts=shifts, threshold=self.field_threshold, max_sources=self.field_max,
+            overlap=self.overlap_model,
+        )
+        if not quiet:
+            log.info("Field-star traces: %d modelled (%s), order overlap %s (%.1f s)",
+                     model.record["n_field_traces"], model.record["search"],
+                     model.record["overlap_model"], time.perf_counter() - start)
+        return model
+
+    @staticmethod
+    def _log_contamination(model):
+        for star in model.record["field_traces"]:
+            log.info("Field-star trace at dx %+.1f, dy %+.1f px (%.1f sigma, fit quality %.2f): "
+                     "flux ratio %.4f (order 1), %.4f (order 2)", star["dx"], star["dy"],
+                     star["significance"], star["quality"], star.get("flux_ratio_order_1", 0.0),
+                     star.get("flux_ratio_order_2", 0.0))
+        for star in model.record["rejected_field_traces"]:
+            log.warning("A trace-like residual at dx %+.1f, dy %+.1f px is not a shifted copy of "
+                        "the target's traces (fit quality %.2f): not modelled; check the deep "
+                        "frame there.", star["dx"], star["dy"], star["quality"])
 
     def _order0_mask(self, deep, noise, solution):
         """Contaminant mask from the deep frame and/or the user's file."""
@@ -234,6 +296,28 @@ def f277w_cores(solution, shape, halfwidth):
         red = np.where(order1.wavelength >= F277W_BLUE_EDGE, order1.y, np.nan)
         cores |= core_mask([red], shape, halfwidth)
     return cores
+
+
+def read_field_catalog(path):
+    """Known field-star trace shifts ``[(dx, dy), ...]`` from an ECSV with columns dx, dy."""
+    from astropy.table import Table
+
+    try:
+        table = Table.read(path, format="ascii.ecsv")
+    except FileNotFoundError:
+        raise SossInputError(f"field_catalog {path} does not exist; give an ECSV file with "
+                             "columns dx, dy (pixels).") from None
+    except Exception as err:
+        raise SossInputError(f"field_catalog {path} is not a readable ECSV table ({err}); give "
+                             "one with columns dx, dy (pixels).") from None
+    missing = [c for c in ("dx", "dy") if c not in table.colnames]
+    if missing:
+        raise SossInputError(f"field_catalog {path} has no column {', '.join(missing)}; it needs "
+                             "dx and dy (pixels: the field star's traces minus the target's).")
+    values = np.array([table["dx"], table["dy"]], float).T
+    if not np.all(np.isfinite(values)):
+        raise SossInputError(f"field_catalog {path} has non-finite dx/dy values; remove those rows.")
+    return [tuple(v) for v in values]
 
 
 def read_order0_file(path, shape):
