@@ -22,7 +22,7 @@ from jwst_soss_custom.metadata import (
 )
 from jwst_soss_custom.extract import SossExtractStep
 from jwst_soss_custom.oneoverf import SossOneOverFStep
-from jwst_soss_custom.parallel import LocalExecutor, keep_freed_memory
+from jwst_soss_custom.parallel import LocalExecutor, keep_freed_memory, return_freed_memory
 from jwst_soss_custom.pipeline._handoff import hand_over, run_groups
 from jwst_soss_custom.products import join_x1dints
 from jwst_soss_custom.source import ExposureSource
@@ -119,6 +119,9 @@ class SossSpec2Pipeline(SossPipeline):
             )
             with timer("exposure"):
                 cache = self._prepare_exposure(stats, source.segments[0].model)
+            # The exposure-level fits' temporaries (the contamination model's
+            # images: ~0.4 GB) must not be copied into forked workers.
+            return_freed_memory()
             results, worked = run_groups(
                 executor, _ChunkGroups(self, source, stats, cache, halo), groups, "soss_spec2_"
             )
