@@ -10,21 +10,23 @@ redwards of ~2.1 um (order 1) / ~1.1 um (order 2): its wings do the same to
 the other order's aperture.
 
 * `find_field_traces` searches the deep frame, with the target's own traces
-  masked, for copies of the target's trace template: one FFT
+  masked, for copies of each order's trace template: one FFT
   cross-correlation over every shift at once, the strongest copy fitted and
   removed, the search repeated.
-* `fit_field_traces` fits each copy's flux ratio as a low-order polynomial of
-  the source column, separately for its orders 1 and 2, on the pixels
-  outside the target's traces, and returns the model image: what the copies
-  put everywhere, including under the target's trace where they cannot be
+* `fit_field_traces` fits every copy's flux ratio (one polynomial in log
+  wavelength for both of its orders) jointly with nuisance images that are
+  fitted but never kept (`background_basis`, the halo, `wing_basis`) on the
+  pixels outside the target's traces, and returns the copies' image: their
+  light everywhere, including under the target's traces where it cannot be
   seen directly.
-* `neighbour_wings` models the other order's light in an aperture by
-  mirroring that order's outer half about its centre (the side that faces
-  away from the aperture holds nothing else).
+* `neighbour_wings` models an order's near wing in the other order's
+  aperture by mirroring its far side about its centre (the side that faces
+  away from the aperture holds nothing else); `contamination_model` adds
+  that order's halo.
 
-The caller (`soss_tracing`) turns these into one contamination image per
-order; `soss_extract` subtracts its weighted sum from every integration's
-flux and reports the dilution per wavelength.
+`contamination_model` does all of it for `soss_tracing`; `soss_extract`
+subtracts the model's weighted sums from every integration's flux and
+reports the dilution per wavelength (docs/contamination.md).
 """
 
 import numpy as np
@@ -186,7 +188,7 @@ def wing_basis(templates, centres, usable, inner, outer, degree=2):
 
 
 def _shift(image, dx, dy):
-    """``image`` moved by ``(dx, dy)`` pixels (linear interpolation, 0 outside)."""
+    """``image`` moved by ``(dx, dy)`` pixels (cubic-spline interpolation, 0 outside)."""
     return ndimage.shift(image, (dy, dx), order=3, mode="constant", cval=0.0)
 
 
