@@ -35,7 +35,9 @@ def plot_tracing(deep, solution, mask, regressors, path):
     axes[0].contour(mask, levels=[0.5], colors="red", linewidths=0.6)
     for order, trace in solution.orders.items():
         axes[0].plot(trace.y, lw=0.7, label=f"order {order}")
-    axes[0].set(xlabel="column", ylabel="row", title="deep frame, refined traces, order 0s (red)")
+    _field_traces(axes[0], solution, deep.shape)
+    axes[0].set(xlabel="column", ylabel="row", ylim=(-0.5, deep.shape[0] - 0.5),
+                title="deep frame, refined traces, field stars' traces (dashed), order 0s (red)")
     axes[0].legend(loc="upper right", fontsize=8)
     _wavelength_panel(axes[1], solution)
     if regressors is not None:
@@ -46,6 +48,18 @@ def plot_tracing(deep, solution, mask, regressors, path):
         axes[2].legend(fontsize=8)
     axes[2].set(xlabel="integration", ylabel="order 1 vs deep frame")
     return save_figure(fig, path)
+
+
+def _field_traces(ax, solution, shape):
+    """Centre lines of the field stars' traces soss_tracing modelled (the target's, shifted)."""
+    stars = (solution.record.get("contamination") or {}).get("field_traces", [])
+    columns = np.arange(shape[1])
+    for star in stars:
+        for trace in solution.orders.values():
+            known = np.isfinite(trace.y)
+            y = np.interp(columns - star["dx"], columns[known], trace.y[known],
+                          left=np.nan, right=np.nan) + star["dy"]
+            ax.plot(columns, y, "--", color="cyan", lw=0.6)
 
 
 def _wavelength_panel(ax, solution):
