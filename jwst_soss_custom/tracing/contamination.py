@@ -475,7 +475,7 @@ class ContaminationModel:
 
 def contamination_model(deep, centres, wavelengths, excluded, shifts=None, exclusion=26.0,
                         template_halfwidth=22.0, aperture_halfwidth=20.0, threshold=8.0,
-                        min_ratio=0.002, max_sources=6, min_quality=0.5, overlap=True):
+                        min_ratio=0.002, max_sources=6, min_quality=0.25, overlap=True):
     """Find and model the field stars' traces and the orders' mutual wings.
 
     Parameters
@@ -503,7 +503,8 @@ def contamination_model(deep, centres, wavelengths, excluded, shifts=None, exclu
     min_quality : float
         Share of the data's variance a copy must explain where it is bright
         and seen (``FieldTrace.quality``); copies below it are reported and
-        not modelled.
+        not modelled (measured: simulated stars 0.45-1.0, the real WASP-39
+        frame's trace-like residuals 0.003-0.03).
     overlap : bool
         Model the other orders' wings under each order (`neighbour_wings`).
 

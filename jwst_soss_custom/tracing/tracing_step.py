@@ -68,6 +68,7 @@ class SossTracingStep(SossStep):
     field_threshold = float(default=8.0, min=3)  # detection threshold of a field-star trace (robust sigma of the correlation map)
     field_max = integer(default=6, min=0)  # most field-star traces searched for
     field_catalog = string(default=None)  # ECSV with columns dx, dy (px): known shifts of field stars' traces from the target's (no search)
+    field_min_quality = float(default=0.25, min=0, max=1)  # share of the data's variance a field-star trace must explain where it is bright, to be modelled
     overlap_model = boolean(default=True)  # model each order's wings under the other order's aperture (soss_contamination)
     wavelength_check = boolean(default=True)  # measure each order's wavelength shift on stellar lines
     line_list = string(default=None)  # ECSV with 'wavelength' (um, vacuum), 'strength'; None = packaged list
@@ -204,7 +205,7 @@ class SossTracingStep(SossStep):
             deep, {o: t.y for o, t in solution.orders.items()},
             {o: t.wavelength for o, t in solution.orders.items()}, excluded,
             shifts=shifts, threshold=self.field_threshold, max_sources=self.field_max,
-            overlap=self.overlap_model,
+            min_quality=self.field_min_quality, overlap=self.overlap_model,
         )
         if not quiet:
             log.info("Field-star traces: %d modelled (%s), order overlap %s (%.1f s)",
