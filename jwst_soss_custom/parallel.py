@@ -26,10 +26,11 @@ import ctypes.util
 import multiprocessing
 import os
 import pickle
+import threading
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 
-__all__ = ["LocalExecutor", "can_fork", "keep_freed_memory", "return_freed_memory"]
+__all__ = ["LocalExecutor", "advance", "can_fork", "keep_freed_memory", "return_freed_memory"]
 
 
 def can_fork():
@@ -80,7 +81,7 @@ class LocalExecutor:
         """
         return max(1, min(self.processes, n_items, os.cpu_count() or 1))
 
-    def map(self, function, items):
+    def map(self, function, items, progress=None):
         """``[function(item) for item in items]``, the items spread over the workers.
 
         Parameters
@@ -89,6 +90,10 @@ class LocalExecutor:
             A picklable work unit (see the module's documentation).
         items : sequence
             Picklable items.
+        progress : callable, optional
+            Called in this process with the total the work units have
+            reported with `advance` so far (every half second while they
+            run, and once at the end).
 
         Returns
         -------
@@ -98,11 +103,13 @@ class LocalExecutor:
         items = list(items)
         workers = self.workers(len(items))
         if workers <= 1:
-            return [function(item) for item in items]
+            with _counting(progress, None):
+                return [function(item) for item in items]
         check_picklable(function)
         context = multiprocessing.get_context(self.start_method)
-        with ProcessPoolExecutor(
-            workers, mp_context=context, initializer=_install, initargs=(function,)
+        counter = context.Value("q", 0) if progress is not None else None
+        with _counting(progress, counter), ProcessPoolExecutor(
+            workers, mp_context=context, initializer=_install, initargs=(function, counter)
         ) as pool:
             return list(pool.map(_run_installed, items))
 
@@ -134,11 +141,70 @@ class _Discard:
 #: The work unit of this worker process, set once when the worker starts
 #: (`_install`); never set in the parent.
 _WORKER_FUNCTION = None
+#: Where `advance` counts: a shared integer in worker processes, a plain
+#: callable's state in this process (`_counting`), or nothing.
+_COUNTER = None
 
 
-def _install(function):
-    global _WORKER_FUNCTION
+def _install(function, counter=None):
+    global _WORKER_FUNCTION, _COUNTER
     _WORKER_FUNCTION = function
+    _COUNTER = counter
+
+
+def advance(n):
+    """Report ``n`` more units of work done (e.g. integrations) to `LocalExecutor.map`'s ``progress``.
+
+    A no-op when nobody asked for progress.
+
+    Parameters
+    ----------
+    n : int
+    """
+    counter = _COUNTER
+    if counter is None:
+        return
+    with counter.get_lock():
+        counter.value += int(n)
+
+
+class _LocalCounter:
+    """`multiprocessing.Value`'s interface for work that runs in this process."""
+
+    def __init__(self):
+        self.value = 0
+        self._lock = threading.Lock()
+
+    def get_lock(self):
+        return self._lock
+
+
+@contextmanager
+def _counting(progress, counter):
+    """Poll ``counter`` for ``progress`` while the work runs (a thread of this process)."""
+    global _COUNTER
+    if progress is None:
+        yield
+        return
+    local = counter is None
+    if local:
+        counter = _COUNTER = _LocalCounter()
+    stop = threading.Event()
+
+    def poll():
+        while not stop.wait(0.5):
+            progress(counter.value)
+
+    thread = threading.Thread(target=poll, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        progress(counter.value)
+        if local:
+            _COUNTER = None
 
 
 def _run_installed(item):

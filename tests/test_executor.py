@@ -1,6 +1,7 @@
 """The executor interface, picklable work units and the chunk contract."""
 
 import functools
+import io
 import logging
 import pickle
 
@@ -12,7 +13,7 @@ from jwst_soss_custom.badpix import SossBadpixStep
 from jwst_soss_custom.chunks import ChunkContext
 from jwst_soss_custom.extract import SossExtractStep
 from jwst_soss_custom.oneoverf import SossOneOverFStep
-from jwst_soss_custom.parallel import LocalExecutor, can_fork, check_picklable
+from jwst_soss_custom.parallel import LocalExecutor, advance, can_fork, check_picklable
 from jwst_soss_custom.pipeline.soss_spec2 import SossSpec2Pipeline
 from jwst_soss_custom.source import ExposureSource, load_exposure
 from jwst_soss_custom.statistics import cube_statistics, exposure_statistics
@@ -27,6 +28,57 @@ def test_local_executor_maps_in_order_serially_and_over_processes():
     items = list(range(7))
     assert LocalExecutor(1).map(work, items) == [x * x + 1 for x in items]
     assert LocalExecutor(2).map(work, items) == [x * x + 1 for x in items]
+
+
+def _count(x):
+    advance(x)
+    return x
+
+
+@pytest.mark.parametrize("processes", [1, 2])
+def test_progress_adds_up_the_work_every_worker_reports(processes):
+    seen = []
+    items = [3, 5, 7, 11]
+    assert LocalExecutor(processes).map(_count, items, progress=seen.append) == items
+    # The last report is the total; the ones before never exceed it.
+    assert seen[-1] == sum(items)
+    assert seen == sorted(seen)
+    # Without a progress callback, advance is a no-op.
+    assert LocalExecutor(processes).map(_count, items) == items
+
+
+class _Terminal(io.StringIO):
+    def __init__(self, tty):
+        super().__init__()
+        self.tty = tty
+
+    def isatty(self):
+        return self.tty
+
+
+def test_progress_line_only_on_a_terminal_and_ends_with_the_work():
+    from jwst_soss_custom.timing import Progress
+
+    terminal = _Terminal(True)
+    progress = Progress(100, "soss_spec2", stream=terminal, quiet_seconds=0.0)
+    progress(0)
+    progress(40)
+    progress(100)
+    text = terminal.getvalue()
+    assert "soss_spec2: 0/100 integrations (0 %), ETA --\r" in text
+    assert "soss_spec2: 40/100 integrations (40 %), ETA" in text
+    assert text.endswith("soss_spec2: 100/100 integrations (100 %), ETA 0 s\n")
+    log = _Terminal(False)
+    quiet = Progress(100, "soss_spec2", stream=log, quiet_seconds=0.0)
+    quiet(40)
+    quiet(100)
+    assert log.getvalue() == ""
+    # A short run says nothing, even on a terminal.
+    short = _Terminal(True)
+    brief = Progress(100, "soss_spec2", stream=short, quiet_seconds=60.0)
+    brief(50)
+    brief(100)
+    assert short.getvalue() == ""
 
 
 @pytest.mark.skipif(not can_fork(), reason="serial without fork: nothing is sent")

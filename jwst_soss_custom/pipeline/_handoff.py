@@ -21,7 +21,7 @@ from jwst_soss_custom.timing import StageTimer
 __all__ = ["ScratchProduct", "collect", "hand_over", "run_groups"]
 
 
-def run_groups(executor, work, groups, prefix, finish=None):
+def run_groups(executor, work, groups, prefix, finish=None, progress=None):
     """Each group of chunks in turn, the groups over the executor's workers.
 
     Parameters
@@ -38,6 +38,9 @@ def run_groups(executor, work, groups, prefix, finish=None):
         Given every group's products as returned (in order, not yet read
         back), the final products; called while the scratch files exist.
         None: each product read back (`collect`).
+    progress : callable or None
+        Given the integrations done so far (`~jwst_soss_custom.timing.Progress`);
+        the work reports them with `~jwst_soss_custom.parallel.advance`.
 
     Returns
     -------
@@ -57,7 +60,7 @@ def run_groups(executor, work, groups, prefix, finish=None):
         with tempfile.TemporaryDirectory(prefix=prefix) as scratch:
             if executor.workers(len(groups)) > 1:
                 work.scratch = scratch
-            outcomes = executor.map(work, groups)
+            outcomes = executor.map(work, groups, progress=progress)
             made = [p for products, _ in outcomes for p in products]
             products = finish(made) if finish else [collect(p) for p in made]
     finally:

@@ -23,11 +23,16 @@ from jwst_soss_custom._base.geometry import SUBSTRIP256_SHAPE, reference_pixels
 from jwst_soss_custom.chunks import ChunkContext, RampBudget, plan_chunks
 from jwst_soss_custom.metadata import apply_segment_identity, inherit_metadata, product_name
 from jwst_soss_custom.oneoverf.groups_step import SossOneOverFGroupsStep
-from jwst_soss_custom.parallel import LocalExecutor, keep_freed_memory, return_freed_memory
+from jwst_soss_custom.parallel import (
+    LocalExecutor,
+    advance,
+    keep_freed_memory,
+    return_freed_memory,
+)
 from jwst_soss_custom.pipeline._handoff import ScratchProduct, collect, hand_over, run_groups
 from jwst_soss_custom.ramp_source import RampSource
 from jwst_soss_custom.stpipe import SossPipeline
-from jwst_soss_custom.timing import StageTimer
+from jwst_soss_custom.timing import Progress, StageTimer
 
 __all__ = ["SossDetector1Pipeline", "RAMP_STEPS", "combine_rates"]
 
@@ -158,6 +163,7 @@ class SossDetector1Pipeline(SossPipeline):
                 results, worked = run_groups(
                     executor, _RampChunks(self, source, cache), groups, "soss_detector1_",
                     finish=lambda made: self._finish(made, source.ngroups, timer),
+                    progress=Progress(source.nints, "soss_detector1"),
                 )
             finally:
                 for segment in source.segments:
@@ -256,6 +262,7 @@ class SossDetector1Pipeline(SossPipeline):
                 rates.append({name: getattr(rate, name) for name in RATE_ARRAYS})
             if first is None:
                 first, first_rate = ints, rate
+            advance(stop - start)
         with timer("write"):
             rateints = datamodels.CubeModel(
                 **arrays

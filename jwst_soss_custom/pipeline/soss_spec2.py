@@ -22,13 +22,18 @@ from jwst_soss_custom.metadata import (
 )
 from jwst_soss_custom.extract import SossExtractStep
 from jwst_soss_custom.oneoverf import SossOneOverFStep
-from jwst_soss_custom.parallel import LocalExecutor, keep_freed_memory, return_freed_memory
+from jwst_soss_custom.parallel import (
+    LocalExecutor,
+    advance,
+    keep_freed_memory,
+    return_freed_memory,
+)
 from jwst_soss_custom.pipeline._handoff import hand_over, run_groups
 from jwst_soss_custom.products import join_x1dints
 from jwst_soss_custom.source import ExposureSource
 from jwst_soss_custom.statistics import exposure_statistics
 from jwst_soss_custom.stpipe import SossPipeline
-from jwst_soss_custom.timing import StageTimer
+from jwst_soss_custom.timing import Progress, StageTimer
 from jwst_soss_custom.tracing import SossTracingStep
 
 __all__ = ["SossSpec2Pipeline"]
@@ -123,7 +128,8 @@ class SossSpec2Pipeline(SossPipeline):
             # images: ~0.4 GB) must not be copied into forked workers.
             return_freed_memory()
             results, worked = run_groups(
-                executor, _ChunkGroups(self, source, stats, cache, halo), groups, "soss_spec2_"
+                executor, _ChunkGroups(self, source, stats, cache, halo), groups, "soss_spec2_",
+                progress=Progress(source.nints, "soss_spec2"),
             )
         timer.add(worked.seconds)
         log.info("Time budget (summed over processes): %s", timer.budget())
@@ -203,6 +209,7 @@ class SossSpec2Pipeline(SossPipeline):
                             self._save_calints(cleaned.pop(index), segment)
                         products.append(self._segment_product(parts.pop(index), segment, scratch))
             del cube
+            advance(stop - start)
         return products, timer.seconds
 
     def _segment_product(self, parts, segment, scratch=None):

@@ -52,6 +52,8 @@ __all__ = [
 #: image, so its amplitude is a physical (non-negative) halo level; several
 #: powers at once took other light with amplitudes of both signs.
 HALO_POWER = 1.0
+#: Largest flux ratio to the target of a modelled field star.
+MAX_RATIO = 1.0
 #: Shifts whose template overlaps the usable pixels by less than this share of
 #: its energy are not searched (the copy would lie almost wholly under the
 #: target's traces or off the detector: not measurable).
@@ -83,6 +85,7 @@ class FieldTrace:
         self.quality = np.nan
         self.ratio = {}
         self.degree = 0
+        self.zrange = (0.0, 0.0)
 
     def record(self):
         """Plain summary (for the trace record and the products' metadata)."""
@@ -332,6 +335,11 @@ def fit_field_traces(found, residual, usable, templates, wavelengths, nuisance=(
         share = visible.sum() / max(lit.sum(), 1)
         star.degree = int(min(max_degree, 2 if share >= 2 / 3 else 1 if share >= 1 / 3 else 0))
         z = _log_wavelength(wavelengths, star.dx, nx)
+        # The ratio is known where the copy is seen: held at its edge values
+        # beyond (a polynomial extrapolated to unseen wavelengths explodes).
+        seen_z = np.concatenate([z[m][visible & (images[m].sum(axis=0) > 0)] for m in images])
+        star.zrange = (seen_z.min(), seen_z.max()) if seen_z.size else (0.0, 0.0)
+        z = {m: np.clip(values, *star.zrange) for m, values in z.items()}
         for j in range(star.degree + 1):
             unit = np.eye(star.degree + 1)[j]
             basis.append(sum(images[m] * legendre.legval(z[m], unit)[None, :]
@@ -351,7 +359,8 @@ def fit_field_traces(found, residual, usable, templates, wavelengths, nuisance=(
     for c, image in zip(coeffs[owners == -1], nuisance):
         other += c * image
     for k, star in enumerate(found):
-        z = _log_wavelength(wavelengths, star.dx, nx)
+        z = {m: np.clip(values, *star.zrange)
+             for m, values in _log_wavelength(wavelengths, star.dx, nx).items()}
         star.ratio = {}
         for m, image in shifted[k].items():
             # A ratio of fluxes: never negative.
@@ -475,7 +484,7 @@ class ContaminationModel:
 
 def contamination_model(deep, centres, wavelengths, excluded, shifts=None, exclusion=26.0,
                         template_halfwidth=22.0, aperture_halfwidth=20.0, threshold=8.0,
-                        min_ratio=0.002, max_sources=6, min_quality=0.25, overlap=True):
+                        min_ratio=0.002, max_sources=6, min_quality=0.5, overlap=True):
     """Find and model the field stars' traces and the orders' mutual wings.
 
     Parameters
@@ -503,8 +512,9 @@ def contamination_model(deep, centres, wavelengths, excluded, shifts=None, exclu
     min_quality : float
         Share of the data's variance a copy must explain where it is bright
         and seen (``FieldTrace.quality``); copies below it are reported and
-        not modelled (measured: simulated stars 0.45-1.0, the real WASP-39
-        frame's trace-like residuals 0.003-0.03).
+        not modelled (measured after the order 0s are masked: simulated
+        stars 0.78-1.0, a false candidate of a clean scene 0.31, the real
+        WASP-39 frame's trace-like residuals 0.003-0.03).
     overlap : bool
         Model the other orders' wings under each order (`neighbour_wings`).
 
@@ -551,7 +561,10 @@ def contamination_model(deep, centres, wavelengths, excluded, shifts=None, exclu
         bright = usable & (own > 0.1 * own.max()) if own.max() > 0 else usable & False
         data = (left + own)[bright]
         star.quality = float(1 - (left[bright] ** 2).sum() / max((data**2).sum(), 1e-30))
-        if star.quality >= min_quality:
+        # A copy brighter than the target is not a field star's trace the
+        # target's template can stand for (it would be the brighter star).
+        brightest = max((float(np.max(r)) for r in star.ratio.values()), default=0.0)
+        if star.quality >= min_quality and brightest <= MAX_RATIO:
             kept.append(star)
     if len(kept) < len(found):
         copies, _, coeffs = fit_field_traces(kept, residual, usable, templates, wavelengths,

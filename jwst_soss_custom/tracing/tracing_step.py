@@ -31,6 +31,9 @@ __all__ = ["SossTracingStep", "traces_for", "ORDER0_ATTRIBUTE", "read_order0_fil
            "read_field_catalog"]
 
 log = logging.getLogger(__name__)
+#: Fit quality a field-star trace needs in the first search (before the
+#: order 0s are found and masked) to be refitted and judged again.
+CANDIDATE_QUALITY = 0.25
 
 
 #: Blue edge (micron) of the F277W filter, with a margin below its 2.41 micron
@@ -68,7 +71,7 @@ class SossTracingStep(SossStep):
     field_threshold = float(default=8.0, min=3)  # detection threshold of a field-star trace (robust sigma of the correlation map)
     field_max = integer(default=6, min=0)  # most field-star traces searched for
     field_catalog = string(default=None)  # ECSV with columns dx, dy (px): known shifts of field stars' traces from the target's (no search)
-    field_min_quality = float(default=0.25, min=0, max=1)  # share of the data's variance a field-star trace must explain where it is bright, to be modelled
+    field_min_quality = float(default=0.5, min=0, max=1)  # share of the data's variance a field-star trace must explain where it is bright, to be modelled
     overlap_model = boolean(default=True)  # model each order's wings under the other order's aperture (soss_contamination)
     wavelength_check = boolean(default=True)  # measure each order's wavelength shift on stellar lines
     line_list = string(default=None)  # ECSV with 'wavelength' (um, vacuum), 'strength'; None = packaged list
@@ -185,16 +188,19 @@ class SossTracingStep(SossStep):
         shifts = read_field_catalog(self.field_catalog) if self.field_catalog else None
         if shifts is None and not self.field_traces:
             shifts = []
-        first = self._contamination(stats.deep, solution, nothing, shifts, quiet=True)
+        # A candidate is refitted without the order 0s before it is judged
+        # (they spoil the fit of the trace they sit on): a lower bar here.
+        first = self._contamination(stats.deep, solution, nothing, shifts, quiet=True,
+                                    min_quality=CANDIDATE_QUALITY)
         mask = self._order0_mask(stats.deep - first.field, stats.noise, solution)
         contamination = self._contamination(stats.deep, solution, mask, first.stars)
         contamination.record["search"] = first.record["search"]
-        contamination.record["rejected_field_traces"] = first.record["rejected_field_traces"]
+        contamination.record["rejected_field_traces"] += first.record["rejected_field_traces"]
         self._log_contamination(contamination)
         solution.record["contamination"] = contamination.record
         return {"solution": solution, "mask": mask, "contamination": contamination}
 
-    def _contamination(self, deep, solution, order0, shifts, quiet=False):
+    def _contamination(self, deep, solution, order0, shifts, quiet=False, min_quality=None):
         """Field stars' traces (searched for when ``shifts`` is None) and the orders' wings."""
         shape = deep.shape
         # Order 3 is not traced; its band is left out of the fit like the order 0s.
@@ -205,7 +211,8 @@ class SossTracingStep(SossStep):
             deep, {o: t.y for o, t in solution.orders.items()},
             {o: t.wavelength for o, t in solution.orders.items()}, excluded,
             shifts=shifts, threshold=self.field_threshold, max_sources=self.field_max,
-            min_quality=self.field_min_quality, overlap=self.overlap_model,
+            min_quality=self.field_min_quality if min_quality is None else min_quality,
+            overlap=self.overlap_model,
         )
         if not quiet:
             log.info("Field-star traces: %d modelled (%s), order overlap %s (%.1f s)",
