@@ -190,35 +190,34 @@ class SossTracingStep(SossStep):
             shifts = []
         # A candidate is refitted without the order 0s before it is judged
         # (they spoil the fit of the trace they sit on): a lower bar here.
-        first = self._contamination(stats.deep, solution, nothing, shifts, quiet=True,
+        start = time.perf_counter()
+        first = self._contamination(stats.deep, solution, nothing, shifts,
                                     min_quality=CANDIDATE_QUALITY)
         mask = self._order0_mask(stats.deep - first.field, stats.noise, solution)
         contamination = self._contamination(stats.deep, solution, mask, first.stars)
         contamination.record["search"] = first.record["search"]
+        log.info("Field-star traces: %d modelled (%s), order overlap %s (%.1f s with the "
+                 "order-0 search)",
+                 contamination.record["n_field_traces"], contamination.record["search"],
+                 contamination.record["overlap_model"], time.perf_counter() - start)
         contamination.record["rejected_field_traces"] += first.record["rejected_field_traces"]
         self._log_contamination(contamination)
         solution.record["contamination"] = contamination.record
         return {"solution": solution, "mask": mask, "contamination": contamination}
 
-    def _contamination(self, deep, solution, order0, shifts, quiet=False, min_quality=None):
+    def _contamination(self, deep, solution, order0, shifts, min_quality=None):
         """Field stars' traces (searched for when ``shifts`` is None) and the orders' wings."""
         shape = deep.shape
         # Order 3 is not traced; its band is left out of the fit like the order 0s.
         excluded = order0 | reference_pixels(shape) | core_mask(
             [order3_centre(shape[1])], shape, 26.0)
-        start = time.perf_counter()
-        model = contamination_model(
+        return contamination_model(
             deep, {o: t.y for o, t in solution.orders.items()},
             {o: t.wavelength for o, t in solution.orders.items()}, excluded,
             shifts=shifts, threshold=self.field_threshold, max_sources=self.field_max,
             min_quality=self.field_min_quality if min_quality is None else min_quality,
             overlap=self.overlap_model,
         )
-        if not quiet:
-            log.info("Field-star traces: %d modelled (%s), order overlap %s (%.1f s)",
-                     model.record["n_field_traces"], model.record["search"],
-                     model.record["overlap_model"], time.perf_counter() - start)
-        return model
 
     @staticmethod
     def _log_contamination(model):
