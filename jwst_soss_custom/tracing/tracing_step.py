@@ -192,7 +192,7 @@ class SossTracingStep(SossStep):
         # (they spoil the fit of the trace they sit on): a lower bar here.
         start = time.perf_counter()
         first = self._contamination(stats.deep, solution, nothing, shifts,
-                                    min_quality=CANDIDATE_QUALITY)
+                                    min_quality=CANDIDATE_QUALITY, overlap=False)
         mask = self._order0_mask(stats.deep - first.field, stats.noise, solution)
         contamination = self._contamination(stats.deep, solution, mask, first.stars)
         contamination.record["search"] = first.record["search"]
@@ -205,7 +205,7 @@ class SossTracingStep(SossStep):
         solution.record["contamination"] = contamination.record
         return {"solution": solution, "mask": mask, "contamination": contamination}
 
-    def _contamination(self, deep, solution, order0, shifts, min_quality=None):
+    def _contamination(self, deep, solution, order0, shifts, min_quality=None, overlap=None):
         """Field stars' traces (searched for when ``shifts`` is None) and the orders' wings."""
         shape = deep.shape
         # Order 3 is not traced; its band is left out of the fit like the order 0s.
@@ -216,7 +216,7 @@ class SossTracingStep(SossStep):
             {o: t.wavelength for o, t in solution.orders.items()}, excluded,
             shifts=shifts, threshold=self.field_threshold, max_sources=self.field_max,
             min_quality=self.field_min_quality if min_quality is None else min_quality,
-            overlap=self.overlap_model,
+            overlap=self.overlap_model if overlap is None else overlap,
         )
 
     @staticmethod
