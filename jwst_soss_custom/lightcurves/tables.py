@@ -218,8 +218,9 @@ def make_light_curves(
     meta["integrations_without_time"] = [int(n) for n in np.setdiff1d(every, int_num)]
     meta.update(found.meta(int_num))
     meta.update(wavelength_check_meta(model))
+    subtracted = contamination_record(model)
     contamination = {order: _on_columns(entry, data[order]["wavelength"])
-                     for order, entry in contamination_record(model).items() if order in data}
+                     for order, entry in subtracted.items() if order in data}
     meta.update(_contamination_meta(model, contamination, wave_ranges))
     meta["tilt_events"] = [event["int_num"] for event in events]
     meta["tilt_significance"] = [round(event["significance"], 1) for event in events]
@@ -244,7 +245,7 @@ def make_light_curves(
     precision = _precision_table(precision_parts, {**meta, "estimator": ESTIMATOR})
     log_precision(precision)
     return LightCurves(whtlt, speclc, precision,
-                       _contamination_table(contamination_record(model), meta))
+                       _contamination_table(subtracted, meta))
 
 
 def _white_light(order, arrays, wave_range):

@@ -195,8 +195,8 @@ def _shift(image, dx, dy):
     return ndimage.shift(image, (dy, dx), order=3, mode="constant", cval=0.0)
 
 
-def find_field_traces(residual, usable, templates, threshold=8.0, min_ratio=0.002,
-                      max_sources=6, fit=None):
+def find_field_traces(residual, usable, templates, fit, threshold=8.0, min_ratio=0.002,
+                      max_sources=6):
     """Shifted copies of the target's traces in a deep frame, strongest first.
 
     Each order's template is correlated with the data on its own, so a copy
@@ -211,16 +211,15 @@ def find_field_traces(residual, usable, templates, threshold=8.0, min_ratio=0.00
         Pixels outside the target's traces, order 0s and reference pixels.
     templates : dict of int to ndarray (ny, nx)
         The target's traces per order (`trace_templates`).
+    fit : callable
+        ``fit(found) -> model image`` of the copies found so far and of the
+        nuisance (`fit_field_traces`); each search runs on ``residual -
+        model``.
     threshold : float
         Detection threshold in robust sigma of the correlation map.
     min_ratio : float
         Smallest flux ratio to the target worth a detection.
     max_sources : int
-    fit : callable, optional
-        ``fit(found) -> model image`` of the copies found so far and of the
-        nuisance (`fit_field_traces`); each search runs on ``residual -
-        model`` (default: the copy's ratio at the peak times the shifted
-        templates).
 
     Returns
     -------
@@ -235,10 +234,10 @@ def find_field_traces(residual, usable, templates, threshold=8.0, min_ratio=0.00
                for m in orders}
     valid = {m: overlap[m] > MIN_OVERLAP * (templates[m] ** 2).sum() for m in orders}
     found = []
-    model = fit(found) if fit is not None else np.zeros_like(residual)
+    model = fit(found)
     for _ in range(max_sources):
         data = (residual - model) * mask
-        best = (-np.inf, None, 0.0)
+        best = (-np.inf, None)
         for m in orders:
             num = signal.correlate(data, templates[m], mode="full", method="fft")
             with np.errstate(invalid="ignore", divide="ignore"):
@@ -252,8 +251,8 @@ def find_field_traces(residual, usable, templates, threshold=8.0, min_ratio=0.00
                              -np.inf)
             peak = np.unravel_index(np.argmax(score), score.shape)
             if score[peak] > best[0]:
-                best = (score[peak], score, ratio[peak])
-        top, score, ratio = best
+                best = (score[peak], score)
+        top, score = best
         if not top >= threshold:
             break
         ky, kx = np.unravel_index(np.argmax(score), score.shape)
@@ -265,10 +264,7 @@ def find_field_traces(residual, usable, templates, threshold=8.0, min_ratio=0.00
         dy = ky - (ny - 1) + (_vertex(score[ky - 1:ky + 2, kx]) if inner else 0.0)
         dx = kx - (nx - 1) + (_vertex(score[ky, kx - 1:kx + 2]) if inner else 0.0)
         found.append(FieldTrace(dx, dy, top))
-        if fit is not None:
-            model = fit(found)
-        else:
-            model = model + ratio * sum(_shift(t, dx, dy) for t in templates.values())
+        model = fit(found)
     return found
 
 
@@ -544,8 +540,8 @@ def contamination_model(deep, centres, wavelengths, excluded, shifts=None, exclu
         return copies + other
 
     if shifts is None:
-        found = find_field_traces(residual, usable, templates, threshold, min_ratio,
-                                  max_sources, fit=fit)
+        found = find_field_traces(residual, usable, templates, fit, threshold, min_ratio,
+                                  max_sources)
     else:
         found = [s if isinstance(s, FieldTrace) else FieldTrace(*s) for s in shifts]
     copies, other, coeffs = fit_field_traces(found, residual, usable, templates, wavelengths,
