@@ -30,7 +30,8 @@ import threading
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 
-__all__ = ["LocalExecutor", "advance", "can_fork", "keep_freed_memory", "return_freed_memory"]
+__all__ = ["LocalExecutor", "advance", "can_fork", "keep_freed_memory", "one_blas_thread",
+           "return_freed_memory"]
 
 
 def can_fork():
@@ -254,6 +255,36 @@ def return_freed_memory():
     libc = _glibc()
     if libc is not None:
         libc.malloc_trim(0)
+
+
+_blas_depth = 0
+
+
+@contextmanager
+def one_blas_thread():
+    """Run numpy's and scipy's BLAS on one thread inside the block (re-entrant).
+
+    Two reasons, both measured on the full realistic exposure. Products: a
+    BLAS reduction split over threads sums in an order that depends on the
+    thread count, so the same input gave x1dints differing in the 11th digit
+    between a laptop, a Dask worker (Dask runs BLAS on one thread) and a
+    cluster node; with one thread they are bit for bit the same everywhere.
+    Speed: the package's parallelism is its worker processes, and BLAS
+    threads on top of them only compete for the same cores (soss_spec2 on
+    2 cores: 35 s with OpenBLAS's default threads, 16 s with one).
+    """
+    global _blas_depth
+    if _blas_depth:
+        yield
+        return
+    from threadpoolctl import threadpool_limits
+
+    _blas_depth += 1
+    try:
+        with threadpool_limits(limits=1, user_api="blas"):
+            yield
+    finally:
+        _blas_depth -= 1
 
 
 def _glibc():

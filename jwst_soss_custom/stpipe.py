@@ -28,6 +28,7 @@ from jwst_soss_custom._base.atomic import atomic_path
 from jwst_soss_custom._base.errors import SossInputError
 from jwst_soss_custom.chunks import ChunkContext
 from jwst_soss_custom.exposure import check_soss_model
+from jwst_soss_custom.parallel import one_blas_thread
 from jwst_soss_custom.statistics import ExposureStatistics
 
 __all__ = ["ChunkInput", "SossStep", "SossPipeline"]
@@ -46,6 +47,11 @@ class _SossMixin:
     def get_config_from_reference(cls, dataset, disable=None, crds_observatory=None):
         """Return an empty configuration: these steps have no CRDS ``pars-*`` files."""
         return cls._empty_config()
+
+    def run(self, *args):
+        """stpipe's ``run``, with BLAS on one thread (`~jwst_soss_custom.parallel.one_blas_thread`)."""
+        with one_blas_thread():
+            return super().run(*args)
 
     @staticmethod
     def get_stpipe_loggers():
