@@ -52,6 +52,7 @@ class _FileSegment:
         try:
             with fits.open(self.path) as hdul:
                 check_header_numbers(hdul[0].header, self.path.name)
+                _check_complete(hdul, self.path)
                 for name, (extname, _) in ARRAYS.items():
                     header = hdul[extname].header
                     if header.get("NAXIS") != 3:
@@ -103,6 +104,22 @@ class _FileSegment:
             out ^= np.uint32(2**31)
         elif (bzero, bscale) != (0.0, 1.0):
             out[...] = out.view(np.int32 if name == "dq" else np.float32) * bscale + bzero
+
+
+def _check_complete(hdul, path):
+    """Say so when the file ends inside its last extension (the extensions after it are lost)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        # astropy warns about a truncated file while reading its headers.
+        warnings.simplefilter("ignore")
+        hdul.readall()
+        info = hdul.fileinfo(len(hdul) - 1)
+    size = path.stat().st_size
+    if info["datLoc"] + info["datSpan"] > size:
+        raise SossInputError(f"{path.name}: file is truncated ({size} bytes, but extension "
+                             f"{hdul[-1].name} ends at byte {info['datLoc'] + info['datSpan']}); "
+                             "re-download or re-create it.")
 
 
 def _read_exactly(handle, view, path):
