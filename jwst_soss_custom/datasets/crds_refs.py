@@ -19,11 +19,13 @@ any server, and `offline_crds` sets them for the duration of a block.
 
 import contextlib
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
 from stdatamodels.jwst import datamodels
 
+from jwst_soss_custom._base.atomic import atomic_path
 from jwst_soss_custom._base.geometry import NX, NY
 from jwst_soss_custom.datasets.writer import save_atomic
 
@@ -43,6 +45,7 @@ __all__ = [
     "offline_crds",
     "find_references",
     "main",
+    "write_parameter_file",
 ]
 
 #: Reference types written, in Detector1 order.
@@ -320,6 +323,33 @@ def detector1_overrides(references, steps=None, clean_flicker_noise=False):
     return steps
 
 
+def write_parameter_file(pipeline, steps, path):
+    """An ASDF parameter file of ``pipeline`` with the given step settings.
+
+    stpipe's own export leaves the ``override_<reftype>`` parameters out, so
+    they are put into the exported tree here.
+
+    Parameters
+    ----------
+    pipeline : type
+        A `stpipe.Pipeline` class.
+    steps : dict
+        Step name to ``{parameter: value}`` (`detector1_overrides`).
+    path : str or Path
+    """
+    import asdf
+
+    with tempfile.TemporaryDirectory() as scratch:
+        exported = Path(scratch) / "exported.asdf"
+        pipeline().export_config(exported)
+        with asdf.open(exported, lazy_load=False) as af:
+            tree = {k: v for k, v in af.tree.items() if k not in ("asdf_library", "history")}
+    for step in tree["steps"]:
+        step["parameters"].update(steps.get(step["name"], {}))
+    with atomic_path(path) as part:
+        asdf.AsdfFile(tree).write_to(part)
+
+
 def strun_arguments(references, steps=None, clean_flicker_noise=False):
     """The same overrides as ``strun`` command-line arguments (arguments as above)."""
     args = []
@@ -491,6 +521,10 @@ def main(argv=None):
 
         export $(python -m jwst_soss_custom.datasets.crds_refs raw/refs --env)
         strun soss_detector1 asn.json $(python -m jwst_soss_custom.datasets.crds_refs raw/refs)
+
+    With ``--params-file FILE`` it writes the same overrides as an ASDF
+    parameter file of the pipeline instead (for ``strun FILE ...`` or the
+    parameter folder of ``soss_batch``).
     """
     import argparse
     import sys
@@ -504,6 +538,8 @@ def main(argv=None):
                         default="soss_detector1")
     parser.add_argument("--env", action="store_true",
                         help="print the CRDS variables instead of the strun arguments")
+    parser.add_argument("--params-file", type=Path, default=None,
+                        help="write the overrides as an ASDF parameter file of the pipeline")
     args = parser.parse_args(argv)
     if args.env:
         lines = [f"{k}={v}" for k, v in offline_crds_environment(args.refs / "crds_cache").items()]
@@ -512,11 +548,17 @@ def main(argv=None):
             references = find_references(args.refs)
         except ValueError as err:
             sys.exit(f"error: {err}")
-        steps = None
         if args.pipeline == "soss_detector1":
-            from jwst_soss_custom.pipeline.soss_detector1 import SossDetector1Pipeline
-
-            steps = SossDetector1Pipeline.step_defs
+            from jwst_soss_custom.pipeline.soss_detector1 import (
+                SossDetector1Pipeline as pipeline,
+            )
+        else:
+            from jwst.pipeline import Detector1Pipeline as pipeline
+        if args.params_file is not None:
+            write_parameter_file(pipeline, detector1_overrides(references, pipeline.step_defs),
+                                 args.params_file)
+            return
+        steps = pipeline.step_defs if args.pipeline == "soss_detector1" else None
         lines = strun_arguments(references, steps)
     print("\n".join(lines))
 
