@@ -21,6 +21,7 @@ def get_steps():
         ("jwst_soss_custom.extract.SossExtractStep", "soss_extract", False),
         ("jwst_soss_custom.lightcurves.SossLightCurvesStep", "soss_lightcurves", False),
         ("jwst_soss_custom.fitting.SossFitStep", "soss_fit", False),
+        ("jwst_soss_custom.fitting.SossCombineStep", "soss_combine", False),
         ("jwst_soss_custom.oneoverf.SossOneOverFGroupsStep", "soss_oneoverf_groups", False),
         ("jwst_soss_custom.pipeline.SossDetector1Pipeline", "soss_detector1", True),
         ("jwst_soss_custom.pipeline.SossSpec2Pipeline", "soss_spec2", True),

@@ -3,7 +3,8 @@
 `fit_light_curve` (pure numpy/scipy + batman) fits one light curve;
 `fit_products` fits a ``whtlt``/``speclc`` pair and returns the
 ``fit_whitelight`` and ``transmission`` tables; `SossFitStep` (alias
-``soss_fit``) is the thin stpipe step; `load_published_spectra` reads the
+``soss_fit``) is the thin stpipe step; `SossCombineStep` (``soss_combine``)
+combines several visits' spectra (`combine_visits`); `load_published_spectra` reads the
 published WASP-39b NIRISS spectra for comparison. See ``docs/fitting.md``.
 """
 
@@ -15,6 +16,8 @@ from jwst_soss_custom.fitting.fit import (
     fit_light_curve,
     residual_statistics,
 )
+from jwst_soss_custom.fitting.combine import combine_visits
+from jwst_soss_custom.fitting.combine_step import SossCombineStep
 from jwst_soss_custom.fitting.fitting_step import SossFitStep
 from jwst_soss_custom.fitting.model import LightCurveModel, ld_from_q, q_from_ld
 from jwst_soss_custom.fitting.posterior import McmcSettings, sample_posterior
@@ -28,9 +31,11 @@ __all__ = [
     "FitSettings",
     "LightCurveModel",
     "McmcSettings",
+    "SossCombineStep",
     "SossFitStep",
     "beta_factor",
     "beta_threshold",
+    "combine_visits",
     "fit_light_curve",
     "fit_products",
     "ld_from_q",

@@ -5,6 +5,7 @@ import numpy as np
 from jwst_soss_custom.plotting import new_figure, save_figure
 
 __all__ = [
+    "plot_combined",
     "plot_fits",
     "plot_published_comparison",
     "plot_transmission",
@@ -92,6 +93,36 @@ def plot_transmission(transmission, reference=None):
     ax.set_xlabel("wavelength (µm)")
     ax.set_ylabel("transit depth (ppm)")
     ax.legend(fontsize=8)
+    return fig
+
+
+def plot_combined(tables, names, spectrum, offsets):
+    """Each visit's depths shifted by its offset (faint), and their combination (black).
+
+    Parameters
+    ----------
+    tables : list of `~astropy.table.Table`
+        The visits' transmission tables.
+    names : list of str
+    spectrum, offsets : `~astropy.table.QTable`
+        From `~jwst_soss_custom.fitting.combine.combine_visits`.
+    """
+    from jwst_soss_custom.fitting.combine import usable_channels
+
+    shift = {(row["visit"], int(row["order"])): float(row["offset_ppm"]) for row in offsets}
+    fig, ax = new_figure(width=8.0, height=4.5)
+    for k, (table, name) in enumerate(zip(tables, names)):
+        rows = table[usable_channels(table)]
+        order = np.asarray(rows["order"], dtype=int)
+        minus = np.array([shift.get((name, o), shift.get((name, 0), 0.0)) for o in order])
+        ax.errorbar(_micron(rows["wave_center"]), np.asarray(rows["depth_ppm"]) - minus,
+                    yerr=rows["depth_error_ppm"], fmt=".", ms=3, alpha=0.35, color=f"C{k}",
+                    label=f"{name} ({minus[0] if minus.size else 0:+.0f} ppm)")
+    ax.errorbar(_micron(spectrum["wave_center"]), spectrum["depth_ppm"],
+                yerr=spectrum["depth_error_ppm"], fmt="o", ms=3, color="k", label="combined")
+    ax.set_xlabel("wavelength (µm)")
+    ax.set_ylabel("transit depth (ppm)")
+    ax.legend(fontsize=7, ncol=2)
     return fig
 
 
