@@ -25,6 +25,7 @@ __all__ = [
     "ORDER0_ATTRIBUTE",
     "EXTRACTION_ATTRIBUTE",
     "CONTAMINATION_ATTRIBUTE",
+    "INPUT_NOTES_ATTRIBUTE",
     "SOSS_ATTRIBUTES",
     "inherit_metadata",
     "plain_record",
@@ -63,6 +64,12 @@ EXTRACTION_ATTRIBUTE = "soss_extraction"
 #: `~jwst_soss_custom.tracing.contamination.ContaminationModel.to_tree`), set by
 #: soss_tracing on calints; soss_extract keeps only its per-wavelength summary.
 CONTAMINATION_ATTRIBUTE = "soss_contamination"
+#: What Stage 3 did to an x1dints it read (e.g. flux errors estimated
+#: because the product had none): a dict of table-metadata keys to notes, set
+#: by `~jwst_soss_custom.lightcurves.modes.as_x1dints` and copied into the
+#: light-curve tables' metadata.
+INPUT_NOTES_ATTRIBUTE = "soss_input_notes"
+
 #: Model attributes this package adds (documented in docs/products.md).
 SOSS_ATTRIBUTES = (
     TRACES_ATTRIBUTE,
@@ -72,6 +79,7 @@ SOSS_ATTRIBUTES = (
     ORDER0_ATTRIBUTE,
     EXTRACTION_ATTRIBUTE,
     CONTAMINATION_ATTRIBUTE,
+    INPUT_NOTES_ATTRIBUTE,
 )
 
 

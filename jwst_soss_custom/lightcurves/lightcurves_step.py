@@ -7,7 +7,8 @@ from stdatamodels.jwst import datamodels
 from jwst_soss_custom.ecsv import write_ecsv
 from jwst_soss_custom._base.errors import SossInputError
 from jwst_soss_custom.lightcurves.binning import Binning
-from jwst_soss_custom.lightcurves.stitching import check_x1dints, stitch_x1dints
+from jwst_soss_custom.lightcurves.modes import as_x1dints, default_wave_ranges
+from jwst_soss_custom.lightcurves.stitching import stitch_x1dints
 from jwst_soss_custom.lightcurves.orders import read_bin_edges
 from jwst_soss_custom.lightcurves.tables import make_light_curves
 from jwst_soss_custom.stpipe import SossStep
@@ -34,9 +35,9 @@ class SossLightCurvesStep(SossStep):
     class_alias = "soss_lightcurves"
 
     spec = """
-    order1_wave_range = float_list(min=2, max=2, default=list(0.85, 2.83))  # order 1 [min, max] micron summed (white light) and binned
-    order2_wave_range = float_list(min=2, max=2, default=list(0.6, 0.95))  # order 2 [min, max] micron: the blue end order 1 misses
-    order3_wave_range = float_list(min=2, max=2, default=list(0.6, 0.95))  # order 3 [min, max] micron
+    order1_wave_range = float_list(min=2, max=2, default=None)  # order 1 [min, max] micron summed (white light) and binned; None: the mode's (SOSS 0.85-2.83, MIRI LRS 5-12, NIRSpec/NIRCam where the flux is)
+    order2_wave_range = float_list(min=2, max=2, default=None)  # order 2 [min, max] micron; None: SOSS 0.6-0.95, the blue end order 1 misses
+    order3_wave_range = float_list(min=2, max=2, default=None)  # order 3 [min, max] micron; None: SOSS 0.6-0.95
     orders = int_list(default=None)  # orders to make light curves of; None: every order in the input
     bin_mode = option("pixels", "resolution", "edges", default="pixels")  # spectroscopic bins: bin_width columns, constant resolving power, or bin_edges_file
     bin_width = integer(min=1, default=20)  # bin_mode=pixels: bin width in detector columns (pixels)
@@ -56,17 +57,24 @@ class SossLightCurvesStep(SossStep):
     suffix = string(default="whtlt")  # suffix of the white-light table
     """  # noqa: E501
 
-    def wave_ranges(self):
-        """Wavelength range per order from the ``order<N>_wave_range`` parameters.
+    def wave_ranges(self, model):
+        """Wavelength range per order: the ``order<N>_wave_range`` parameters, else the mode's.
+
+        Parameters
+        ----------
+        model : `~stdatamodels.jwst.datamodels.TSOMultiSpecModel`
+            The x1dints (its mode and, for NIRSpec/NIRCam, its wavelengths).
 
         Returns
         -------
         dict of int to (float, float)
         """
-        return {
-            order: tuple(float(v) for v in getattr(self, f"order{order}_wave_range"))
-            for order in (1, 2, 3)
-        }
+        ranges = default_wave_ranges(model)
+        for order in (1, 2, 3):
+            given = getattr(self, f"order{order}_wave_range")
+            if given is not None:
+                ranges[order] = tuple(float(v) for v in given)
+        return ranges
 
     def process(self, input_data):
         """Make the light curves of one x1dints product.
@@ -110,7 +118,7 @@ class SossLightCurvesStep(SossStep):
             model = stitch_x1dints([model])
         curves = make_light_curves(
             model,
-            self.wave_ranges(),
+            self.wave_ranges(model),
             orders,
             binning=self.binning(),
             baseline=self.baseline_integrations,
@@ -149,9 +157,11 @@ class SossLightCurvesStep(SossStep):
             model = self.open_model(input_data)
         try:
             name = getattr(model.meta, "filename", None) or str(input_data)
-            check_x1dints(model, name, self.class_alias)
+            readable = as_x1dints(model, name, self.class_alias)
         except SossInputError:
             if model is not input_data:
                 model.close()
             raise
-        return model
+        if readable is not model and model is not input_data:
+            model.close()
+        return readable

@@ -24,7 +24,7 @@ from jwst_soss_custom.exposure import SEGMENT_IDENTITY, meta_value
 from jwst_soss_custom.metadata import inherit_metadata
 from jwst_soss_custom.products import REGRESSORS_ATTRIBUTE
 
-__all__ = ["check_x1dints", "copy_spec", "integer_runs", "stitch_x1dints"]
+__all__ = ["copy_spec", "integer_runs", "stitch_x1dints"]
 
 log = logging.getLogger(__name__)
 
@@ -58,35 +58,6 @@ def integer_runs(values):
     starts = np.concatenate(([values[0]], values[breaks + 1]))
     stops = np.concatenate((values[breaks], [values[-1]]))
     return ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in zip(starts, stops, strict=True))
-
-
-def check_x1dints(model, name, consumer):
-    """Check that a model is a NIRISS/SOSS ``x1dints`` product.
-
-    Parameters
-    ----------
-    model : `~stdatamodels.jwst.datamodels.JwstDataModel`
-        The input.
-    name : str
-        Its name in messages (file name).
-    consumer : str
-        Who needs it (``soss_tso3``, ``soss_lightcurves``), for the message.
-
-    Raises
-    ------
-    SossInputError
-        If it is not a `TSOMultiSpecModel` with spectra, or not NIS_SOSS.
-    """
-    if not isinstance(model, datamodels.TSOMultiSpecModel) or len(model.spec) == 0:
-        raise SossInputError(
-            f"{name} is a {type(model).__name__}; {consumer} needs an x1dints product "
-            "(TSOMultiSpecModel with spectra), the output of soss_spec2."
-        )
-    if model.meta.exposure.type != "NIS_SOSS":
-        raise SossInputError(
-            f"{name}: EXP_TYPE is {model.meta.exposure.type!r}; {consumer} reduces "
-            "NIRISS/SOSS time series (NIS_SOSS)."
-        )
 
 
 def copy_spec(spec, table=None):

@@ -26,11 +26,13 @@ from jwst_soss_custom.lightcurves.baseline import DEFAULT_MARGIN, resolve_baseli
 from jwst_soss_custom.lightcurves.binning import Binning, bin_columns
 from jwst_soss_custom.lightcurves.clipping import time_outliers
 from jwst_soss_custom.lightcurves.events import find_trace_steps, step_regressors
+from jwst_soss_custom.lightcurves.modes import SOSS_WAVE_RANGES, default_wave_ranges
 from jwst_soss_custom.lightcurves.precision import precision_ratio
 from jwst_soss_custom.lightcurves.stitching import integer_runs
 from jwst_soss_custom.lightcurves.orders import order_data, regressor_columns
 from jwst_soss_custom.lightcurves.whitelight import normalise, white_light_sums
 from jwst_soss_custom.metadata import (
+    INPUT_NOTES_ATTRIBUTE,
     TRACES_ATTRIBUTE,
     contamination_record,
     plain_record,
@@ -60,7 +62,7 @@ log = logging.getLogger(__name__)
 #:   than order 1 at the same wavelength and its throughput dips near the
 #:   order 1 blaze (~1.25 micron);
 #: * order 3, 0.60-0.95: all of the faint order 3.
-DEFAULT_WAVE_RANGES = {1: (0.85, 2.83), 2: (0.6, 0.95), 3: (0.6, 0.95)}
+DEFAULT_WAVE_RANGES = SOSS_WAVE_RANGES
 
 #: How the normalised columns are made (written in the tables' metadata).
 NORMALISATION = "divided by the median over the baseline integrations of each light curve"
@@ -145,8 +147,8 @@ def make_light_curves(
     model : `~stdatamodels.jwst.datamodels.TSOMultiSpecModel`
         Stitched ``x1dints`` model (one spectrum per order).
     wave_ranges : dict of int to (float, float) or None
-        Inclusive wavelength range per order (micron); defaults to
-        `DEFAULT_WAVE_RANGES`.
+        Inclusive wavelength range per order (micron); defaults to the
+        mode's (`~jwst_soss_custom.lightcurves.modes.default_wave_ranges`).
     orders : sequence of int or None
         Orders to include; None for all orders of the model.
     binning : `~jwst_soss_custom.lightcurves.binning.Binning` or None
@@ -172,7 +174,7 @@ def make_light_curves(
     -------
     `LightCurves`
     """
-    wave_ranges = DEFAULT_WAVE_RANGES if wave_ranges is None else wave_ranges
+    wave_ranges = default_wave_ranges(model) if wave_ranges is None else wave_ranges
     binning = Binning() if binning is None else binning
     data = order_data(model, orders)
     _check_ranges(data, wave_ranges)
@@ -217,6 +219,7 @@ def make_light_curves(
     every = np.asarray(model.spec[0].spec_table["INT_NUM"]) if len(model.spec) else int_num
     meta["integrations_without_time"] = [int(n) for n in np.setdiff1d(every, int_num)]
     meta.update(found.meta(int_num))
+    meta.update(plain_record(getattr(model, INPUT_NOTES_ATTRIBUTE, None)) or {})
     meta.update(wavelength_check_meta(model))
     subtracted = contamination_record(model)
     contamination = {order: _on_columns(entry, data[order]["wavelength"])
@@ -552,8 +555,8 @@ def whitelight_table(
     model : `~stdatamodels.jwst.datamodels.TSOMultiSpecModel`
         Stitched ``x1dints`` model.
     wave_ranges : dict of int to (float, float) or None
-        Inclusive wavelength range per order (micron); defaults to
-        `DEFAULT_WAVE_RANGES`.
+        Inclusive wavelength range per order (micron); defaults to the
+        mode's (`~jwst_soss_custom.lightcurves.modes.default_wave_ranges`).
     orders : sequence of int or None
         Orders to include; None for all orders of the model.
     baseline, baseline_margin

@@ -30,7 +30,7 @@ from jwst_soss_custom._base.errors import SossInputError
 from jwst_soss_custom.exposure import read_association
 from jwst_soss_custom.fitting import SossFitStep
 from jwst_soss_custom.lightcurves import SossLightCurvesStep, stitch_x1dints
-from jwst_soss_custom.lightcurves.stitching import check_x1dints
+from jwst_soss_custom.lightcurves.modes import as_x1dints
 from jwst_soss_custom.stpipe import SossPipeline
 
 __all__ = ["SossTso3Pipeline", "product_name_from_filename"]
@@ -241,7 +241,12 @@ class SossTso3Pipeline(SossPipeline):
                     model = datamodels.open(path)
                 models.append(model)
                 paths.append(path)
-                check_x1dints(model, path or model.meta.filename or "input model", "soss_tso3")
+                readable = as_x1dints(model, path or model.meta.filename or "input model",
+                                      "soss_tso3")
+                if readable is not model:  # converted: a new model in memory
+                    if path is not None:
+                        model.close()
+                    models[-1], paths[-1] = readable, path
         except Exception:
             for model, path in zip(models, paths, strict=True):
                 if path is not None:
