@@ -124,6 +124,29 @@ def test_a_stage_is_redone_when_its_record_no_longer_holds(tiny_exposure, tmp_pa
     assert sorted(p.name for p in (tmp_path / "exp" / "products").iterdir()) == sorted(
         [Path(p).name for p in first.products] + [RECORD_NAME])
     assert run_stage(tso3, "exp", [], str(tmp_path), previous=failed).status == "not run"
+    # A new parameter file: redone with it; then the fit, with its period from its file.
+    bins_before = _order1_bins(first.products)
+    pipeline = SossTso3Pipeline()
+    pipeline.lightcurves.bin_width = 40
+    pipeline.export_config(tmp_path / "soss_tso3.asdf")
+    rebinned = run_stage(tso3, "exp", [], str(tmp_path), str(tmp_path / "soss_tso3.asdf"),
+                         previous=previous)
+    assert rebinned.status == "done"
+    assert _order1_bins(rebinned.products) == (bins_before + 1) // 2  # 20 -> 40 columns
+    SossFitStep(period=4.05527999, bootstrap=0, fit_spectroscopic=False).export_config(
+        tmp_path / "soss_fit.asdf")
+    fit = run_stage(_stage("fit"), "exp", [], str(tmp_path), str(tmp_path / "soss_fit.asdf"),
+                    previous=rebinned)
+    assert fit.status == "done", fit.error
+    assert 0 < fit.summary["depth_ppm_order_1"] and 0 < fit.summary["depth_error_ppm_order_1"]
+    record = json.loads((tmp_path / "exp" / "fit" / RECORD_NAME).read_text())
+    assert record["stage"] == "soss_fit" and record["inputs"][0][0].endswith("_whtlt.ecsv")
+
+
+def _order1_bins(products):
+    """Number of order-1 bins in a stage's speclc."""
+    speclc = Table.read(next(p for p in products if p.endswith("_speclc.ecsv")))
+    return len(set(speclc["bin"][speclc["order"] == 1]))
 
 
 def _truncate(path):
@@ -227,15 +250,3 @@ def test_batch_on_a_local_cluster_restarts_and_matches_single_runs(tmp_path, tin
     assert rows[names["broken"]]["stages"] == "spec2:done tso3:done"
     assert all(p.stat().st_mtime_ns == t for p, t in kept.items())
 
-    # New Stage 3 parameters and a fit: Stage 2 is kept, Stage 3 redone.
-    tso3 = SossTso3Pipeline()
-    tso3.lightcurves.bin_width = 40
-    tso3.export_config(params / "soss_tso3.asdf")
-    SossFitStep(period=4.05527999, bootstrap=0, fit_spectroscopic=False).export_config(
-        params / "soss_fit.asdf")
-    table = run_batch([slopes], out, workers=1, params_dir=params, fit=True)
-    (row,) = table
-    assert row["stages"] == "spec2:skipped tso3:done fit:done"
-    assert 0 < row["depth_ppm_order_1"] and 0 < row["depth_error_ppm_order_1"]
-    record = json.loads((out / names["slopes"] / "fit" / RECORD_NAME).read_text())
-    assert record["stage"] == "soss_fit" and record["inputs"][0][0].endswith("_whtlt.ecsv")

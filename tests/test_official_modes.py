@@ -6,6 +6,8 @@ TSOMultiSpecModel layout, jwst >= 1.18), or kept one spectrum per integration
 with its times in the spectrum's metadata (the older MultiSpecModel layout).
 """
 
+from types import SimpleNamespace
+
 import batman
 import numpy as np
 import pytest
@@ -54,11 +56,18 @@ def _spectra(rng, wave, errors=True, nints=NINTS):
     return flux, error
 
 
+SPEC_DTYPE = datamodels.SpecModel().get_dtype("spec_table")
+
+
+def _table(wave, flux, error):
+    table = np.zeros(wave.size, dtype=SPEC_DTYPE)
+    table["WAVELENGTH"], table["FLUX"], table["FLUX_ERROR"] = wave, flux, error
+    return table
+
+
 def _spec_model(wave, flux, error, order):
     """One integration's spectrum, as jwst's extract_1d makes it."""
-    table = np.zeros(wave.size, dtype=datamodels.SpecModel().get_dtype("spec_table"))
-    table["WAVELENGTH"], table["FLUX"], table["FLUX_ERROR"] = wave, flux, error
-    spec = datamodels.SpecModel(spec_table=table)
+    spec = datamodels.SpecModel(spec_table=_table(wave, flux, error))
     spec.spec_table.columns["wavelength"].unit = "um"
     spec.spec_table.columns["flux"].unit = "Jy"
     spec.spec_table.columns["flux_error"].unit = "Jy"
@@ -70,6 +79,9 @@ def _spec_model(wave, flux, error, order):
 def _meta(model, exp_type, instrument, tag):
     model.meta.exposure.type = exp_type
     model.meta.instrument.name = instrument
+    model.meta.instrument.filter = "CLEAR"
+    for spec in model.spec:  # NIRSpec: jwst's white light names its columns after it
+        spec.detector = tag.upper()
     model.meta.target.catalog_name = "TEST-1"
     model.meta.filename = f"jw01234001001_03101_00001-seg001_{tag}_x1dints.fits"
 
@@ -83,8 +95,12 @@ def official_x1dints(folder, exp_type, layout="tso", errors=True, seed=1, nints=
         model = datamodels.TSOMultiSpecModel()
         for order, wave in grids.items():
             flux, error = _spectra(rng, wave, errors, nints)
-            tso = make_tso_specmodel([_spec_model(wave, f, e, None)
-                                      for f, e in zip(flux, error, strict=True)])
+            # jwst takes units and metadata from the first spectrum and only
+            # the table (and absent metadata) from the others: those need not
+            # be SpecModels, which take ~45 ms each to build.
+            tso = make_tso_specmodel([_spec_model(wave, flux[0], error[0], None)] + [
+                SimpleNamespace(spec_table=_table(wave, f, e))
+                for f, e in zip(flux[1:], error[1:], strict=True)])
             tso.spec_table["INT_NUM"] = np.arange(1, nints + 1)
             tso.spec_table["MJD-AVG"] = times  # as extract_1d fills them from INT_TIMES
             tso.spec_table["TDB-MID"] = times + 0.0008
@@ -140,9 +156,34 @@ def test_official_x1dints_of_each_mode_give_light_curves_and_depths(exp_type, tm
     _depth_within_errors(tmp_path, product, orders)
 
 
+@pytest.mark.parametrize("exp_type", list(MODES))
+def test_official_white_light_tables_of_each_mode_are_fitted(exp_type, tmp_path):
+    """jwst's WhiteLightStep on the official x1dints, its table through soss_fit."""
+    from jwst.white_light import WhiteLightStep
+
+    from jwst_soss_custom.lightcurves import write_wavelengthrange
+
+    path = official_x1dints(tmp_path, exp_type)
+    options = {}
+    if exp_type == "NIS_SOSS":  # the only mode whose ranges come from a reference
+        options["override_wavelengthrange"] = str(write_wavelengthrange(
+            tmp_path / "wavelengthrange.asdf", {1: (0.85, 2.83), 2: (0.6, 0.95)}))
+    table = WhiteLightStep.call(str(path), **options)
+    if exp_type == "NRS_BRIGHTOBJ":
+        assert "BJD_TDB_NRS1" in table.colnames  # jwst's NIRSpec naming
+    table.write(tmp_path / "official_whtlt.ecsv", format="ascii.ecsv")
+    SossFitStep.call(str(tmp_path / "official_whtlt.ecsv"), period=PERIOD, bootstrap=0,
+                     save_results=True, output_dir=str(tmp_path))
+    fits_table = Table.read(tmp_path / "official_fit_whitelight.ecsv")
+    depths = fits_table[fits_table["parameter"] == "depth_ppm"]
+    assert len(depths) == len(MODES[exp_type][2])
+    for row in depths:
+        assert abs(row["value"] - 1e6 * RP**2) < 4 * row["error"], row
+
+
 def test_the_older_layout_and_missing_errors(tmp_path):
     """One spectrum per integration (older jwst), no flux errors: read, estimated, labelled."""
-    path = official_x1dints(tmp_path, "NRC_TSGRISM", layout="multi", errors=False, nints=100)
+    path = official_x1dints(tmp_path, "NRC_TSGRISM", layout="multi", errors=False, nints=70)
     with datamodels.open(path) as model:
         assert isinstance(model, datamodels.MultiSpecModel)
         readable = as_x1dints(model, path.name, "test")
@@ -150,7 +191,7 @@ def test_the_older_layout_and_missing_errors(tmp_path):
         assert np.all(np.isnan(model.spec[0].spec_table["FLUX_ERROR"]))  # input untouched
     table = readable.spec[0].spec_table
     assert list(table["INT_NUM"][:3]) == [1, 2, 3]
-    assert np.allclose(table["MJD-AVG"], _times(100))
+    assert np.allclose(table["MJD-AVG"], _times(70))
     SossTso3Pipeline.call(str(path), output_dir=str(tmp_path), save_results=True)
     product = "jw01234001001_03101_00001_nrcalong"
     whtlt = Table.read(tmp_path / f"{product}_whtlt.ecsv")
@@ -158,8 +199,8 @@ def test_the_older_layout_and_missing_errors(tmp_path):
     precision = Table.read(tmp_path / f"{product}_precision.ecsv")
     white = precision[(precision["order"] == 1) & (precision["bin"] == -1)][0]
     # Estimated errors describe the scatter: measured / expected near 1
-    # (23 % is 3 sigma of a scatter measured on ~80 baseline points).
-    assert abs(white["ratio"] - 1) < 0.23
+    # (0.28 is 3 sigma of a scatter measured on ~55 baseline points).
+    assert abs(white["ratio"] - 1) < 0.28
     _depth_within_errors(tmp_path, product, [1])
 
 

@@ -122,6 +122,31 @@ def _columns(whtlt, stem):
     return orders
 
 
+def _one_detector(whtlt):
+    """An official NIRSpec table's columns without their detector suffix (``BJD_TDB_NRS1``).
+
+    jwst's WhiteLightStep names the time and flux columns after the detector
+    for NIRSpec (``MJD_UTC_NRS1``, ``whitelight_flux_NRS1``); with one detector
+    the suffix is dropped here, with two the table is refused (each
+    detector's light curve is fitted on its own).
+    """
+    if "BJD_TDB" in whtlt.colnames:
+        return whtlt
+    detectors = [n[len("BJD_TDB_"):] for n in whtlt.colnames if n.startswith("BJD_TDB_")]
+    if len(detectors) > 1:
+        raise FitInputError(
+            f"The whtlt table holds the detectors {', '.join(detectors)}; fit each on its own "
+            "(run jwst's WhiteLightStep on each detector's x1dints).")
+    if not detectors:
+        return whtlt
+    suffix = f"_{detectors[0]}"
+    table = whtlt.copy(copy_data=False)
+    for name in table.colnames:
+        if name.endswith(suffix):
+            table.rename_column(name, name[: -len(suffix)])
+    return table
+
+
 def _normalised_official(flux, int_num, order):
     """Flux of an official whtlt normalised on its baseline, with errors from its scatter.
 
@@ -167,6 +192,7 @@ def white_light_curves(whtlt):
         ``time`` (BJD_TDB), ``flux``, ``error``, ``int_num``, ``regressors``,
         ``errors_estimated``.
     """
+    whtlt = _one_detector(whtlt)
     orders = _columns(whtlt, "whitelight_flux_norm")
     official = {} if orders else _columns(whtlt, "whitelight_flux")
     if not orders and not official:
