@@ -116,6 +116,14 @@ def check_soss_model(model, *, require_pwcpos=True, ndim=3):
             f"{name}: EXP_TYPE is {exp_type!r}, but this package reduces NIRISS/SOSS "
             "time series (EXP_TYPE='NIS_SOSS'). Give a NIS_SOSS rateints file."
         )
+    stripes = getattr(model.meta.subarray, "num_superstripe", None)
+    if stripes:
+        raise SossInputError(
+            f"{name}: a superstripe exposure (SSTR_NST={stripes}: its integrations cycle "
+            "over that many stripes of the detector); the package needs every integration "
+            "on the same SUBSTRIP256 rows (one trace solution, background and 1/f model). "
+            "Reduce it with the official calwebb_detector1/calwebb_spec2."
+        )
     subarray = model.meta.subarray.name
     if subarray != "SUBSTRIP256":
         raise SossInputError(
