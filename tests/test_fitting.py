@@ -310,6 +310,8 @@ def test_step_writes_products_and_plots(tmp_path):
     assert spectrum["wave_center"].unit == "um"
     for kind in ("fit_whitelight", "fit_channels_order1", "transmission"):
         assert (out / f"demo_{kind}.png").stat().st_size > 0
+    binned = Table.read(out / "demo_transmission_R100.ecsv")
+    assert binned.meta["resolution"] == 100 and binned["n_channels"].sum() == 12
 
 
 def test_step_needs_a_period(tmp_path):
@@ -431,3 +433,36 @@ def test_a_channel_without_data_is_named_and_skipped(caplog):
     products = fit_products(whtlt, speclc, period=truth["period"])
     assert "0 usable points" in caplog.text and "not fitted" in caplog.text
     assert len(products.channel_fits) == 3
+
+
+def test_channels_binned_at_constant_resolving_power():
+    from jwst_soss_custom.fitting.combine import bin_spectrum
+
+    edges = np.geomspace(1.0, 2.0, 41)  # 40 channels of R ~ 58: pairs share an R=30 bin
+    table = Table({"order": np.ones(40, int), "wave_low": edges[:-1], "wave_high": edges[1:],
+                   "wave_center": np.sqrt(edges[:-1] * edges[1:]),
+                   "depth_ppm": np.arange(40.0), "depth_error_ppm": np.where(
+                       np.arange(40) % 2, 10.0, 20.0), "quality": ["ok"] * 40})
+    table["quality"] = table["quality"].astype("U40")
+    table["quality"][5] = "failed: no data"
+    binned = bin_spectrum(table, resolution=30)
+    width = binned["wave_high"] - binned["wave_low"]
+    assert np.allclose(np.asarray(binned["wave_center"]) / np.asarray(width), 30, rtol=1e-9)
+    assert binned["n_channels"].sum() == 39  # the failed channel left out
+    center = np.asarray(table["wave_center"])
+    for row in binned:
+        low, high = row["wave_low"].to_value("um"), row["wave_high"].to_value("um")
+        inside = (center >= low) & (center < high) & (np.arange(40) != 5)
+        w = 1 / np.asarray(table["depth_error_ppm"][inside]) ** 2
+        assert np.isclose(row["depth_ppm"], np.sum(w * table["depth_ppm"][inside]) / w.sum())
+        assert np.isclose(row["depth_error_ppm"], 1 / np.sqrt(w.sum()))
+
+
+def test_the_reference_spectrum_is_the_published_one_for_wasp39_only(tmp_path):
+    from jwst_soss_custom.fitting.published import reference_spectrum
+
+    wave, depth, err, label = reference_spectrum("auto", "WASP-39")
+    assert wave.size > 100 and 0.6 < wave.min() and wave.max() < 2.9
+    assert 19000 < np.median(depth) < 23000 and "Radica" in label
+    assert reference_spectrum("auto", "WASP-17") is None
+    assert reference_spectrum("none", "WASP-39") is None

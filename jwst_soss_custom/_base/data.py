@@ -11,7 +11,11 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["data_dir", "data_path", "read_columns", "load_throughput", "order3_model", "order3_centre"]
+__all__ = ["WASP39_SPECTRUM_FILE", "data_dir", "data_path", "read_columns", "load_throughput", "order3_model", "order3_centre"]
+
+#: The published WASP-39b NIRISS transmission spectrum (Radica et al., in
+#: Feinstein et al. 2023) the simulator injects and soss_fit draws for WASP-39.
+WASP39_SPECTRUM_FILE = "MCR-WASP_39b_NIRISS_transmission_spectrum.csv"
 
 #: Order throughputs and the order-3 trace, summarised from the SPECTRACE reference.
 THROUGHPUT_FILE = "soss_spectrace_summary.ecsv"

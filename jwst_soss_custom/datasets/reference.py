@@ -12,7 +12,12 @@ from dataclasses import dataclass
 import numpy as np
 from astropy.table import Table
 
-from jwst_soss_custom._base.data import data_path, load_throughput, read_columns
+from jwst_soss_custom._base.data import (
+    WASP39_SPECTRUM_FILE,
+    data_path,
+    load_throughput,
+    read_columns,
+)
 from jwst_soss_custom.references import BACKGROUND_FILE
 
 __all__ = [
@@ -34,7 +39,7 @@ SPECTRUM_FILE = "wasp39_stellar_spectrum.ecsv"
 ORDER0_FILE = "soss_order0_stamps.npz"
 #: The published WASP-39b transmission spectrum used as the injected depths
 #: (Feinstein et al. 2023, supreme-SPOON reduction by M. Radica).
-DEPTH_SPECTRUM_FILE = "MCR-WASP_39b_NIRISS_transmission_spectrum.csv"
+DEPTH_SPECTRUM_FILE = WASP39_SPECTRUM_FILE
 
 
 def _readonly(array):

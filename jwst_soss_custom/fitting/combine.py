@@ -1,4 +1,9 @@
-"""Several visits of one planet → one transmission spectrum, with per-visit offsets.
+"""Transmission spectra combined: several visits into one (`combine_visits`), channels into bins.
+
+`bin_spectrum` averages one spectrum's fitted channels into bins of constant
+resolving power (R = 100 by default), the spectrum most comparisons use.
+
+Several visits of one planet → one transmission spectrum, with per-visit offsets.
 
 Transit depths of one planet measured in different visits differ by more
 than their noise, by an amount nearly the same at every wavelength: the
@@ -23,7 +28,8 @@ from astropy.table import QTable, Table
 
 from jwst_soss_custom._base.errors import SossInputError
 
-__all__ = ["OFFSET_MODES", "combine_visits", "read_transmission", "usable_channels"]
+__all__ = ["OFFSET_MODES", "bin_spectrum", "combine_visits", "read_transmission",
+           "usable_channels"]
 
 #: How visits may differ: one offset per visit, one per visit and order, none.
 OFFSET_MODES = ("visit", "visit_order", "none")
@@ -227,3 +233,58 @@ def read_transmission(path):
         raise SossInputError(
             f"{path} is not an ECSV table ({type(err).__name__}: {str(err).splitlines()[0]}); "
             "give the <product>_transmission.ecsv that soss_fit wrote.") from None
+
+
+def bin_spectrum(transmission, resolution=100.0):
+    """A transmission spectrum averaged into bins of constant resolving power, per order.
+
+    Each bin's depth is the inverse-variance weighted mean of the usable
+    channels (`usable_channels`) whose centre falls in it, its error
+    1 / sqrt(sum of the weights): the channels' fits are independent, so a
+    noise common to them (an error in the orbit or the limb darkening the
+    channels share) is not in it.
+
+    Parameters
+    ----------
+    transmission : `~astropy.table.Table`
+        ``<product>_transmission.ecsv`` (or `combine_visits`' spectrum).
+    resolution : float
+        R = wavelength / bin width.
+
+    Returns
+    -------
+    `~astropy.table.QTable`
+        ``order``, ``bin``, ``wave_low``, ``wave_high``, ``wave_center``
+        (micron), ``depth_ppm``, ``depth_error_ppm``, ``n_channels``: bins
+        without a usable channel are left out.
+    """
+    from jwst_soss_custom.lightcurves.binning import resolution_edges
+
+    ok = usable_channels(transmission)
+    orders = np.asarray(transmission["order"], dtype=int)
+    center = _micron(transmission["wave_center"])
+    low_all, high_all = _micron(transmission["wave_low"]), _micron(transmission["wave_high"])
+    depth = np.asarray(transmission["depth_ppm"], dtype=float)
+    weight = 1.0 / np.asarray(transmission["depth_error_ppm"], dtype=float) ** 2
+    rows = []
+    for order in np.unique(orders[ok]):
+        mine = ok & (orders == order)
+        low, high = resolution_edges((low_all[mine].min(), high_all[mine].max()), resolution)
+        index = np.searchsorted(high, center[mine], side="right")
+        for k in np.unique(index[index < low.size]):
+            inside = index == k
+            w = weight[mine][inside]
+            rows.append((order, k, low[k], high[k], 0.5 * (low[k] + high[k]),
+                         float(np.sum(w * depth[mine][inside]) / np.sum(w)),
+                         float(1.0 / np.sqrt(np.sum(w))), int(inside.sum())))
+    names = ("order", "bin", "wave_low", "wave_high", "wave_center", "depth_ppm",
+             "depth_error_ppm", "n_channels")
+    table = QTable(rows=rows, names=names) if rows else QTable(names=names)
+    for column in ("wave_low", "wave_high", "wave_center"):
+        table[column].unit = "um"
+    table.meta.update({k: transmission.meta[k] for k in ("target_name", "instrument",
+                                                         "exp_type") if k in transmission.meta})
+    table.meta["resolution"] = float(resolution)
+    table.meta["method"] = ("inverse-variance weighted mean of the fitted channels whose "
+                            "centre falls in each bin")
+    return table

@@ -6,7 +6,9 @@ from pathlib import Path
 from astropy.table import Table
 
 from jwst_soss_custom.ecsv import write_ecsv
+from jwst_soss_custom.fitting.combine import bin_spectrum
 from jwst_soss_custom.fitting.fit import FitInputError
+from jwst_soss_custom.fitting.published import reference_spectrum
 from jwst_soss_custom.fitting.tables import FitSettings, fit_products
 from jwst_soss_custom.stpipe import SossStep
 
@@ -23,8 +25,10 @@ class SossFitStep(SossStep):
     ``speclc_file`` names another (none found: white light only). Returns the
     transmission table (`~astropy.table.QTable`), or the white-light fit table
     when there are no spectroscopic light curves. When results are saved it
-    writes ``<product>_fit_whitelight.ecsv`` and ``<product>_transmission.ecsv``
-    into ``output_dir``; with ``save_plots``, PNG figures. See ``docs/fitting.md``.
+    writes ``<product>_fit_whitelight.ecsv``, ``<product>_transmission.ecsv`` and
+    ``<product>_transmission_R100.ecsv`` (`spectrum_resolution`) into
+    ``output_dir``; with ``save_plots``, PNG figures (the transmission
+    spectrum beside a published one, `reference_spectrum`). See ``docs/fitting.md``.
     """
 
     class_alias = "soss_fit"
@@ -50,6 +54,8 @@ class SossFitStep(SossStep):
     min_baseline = integer(min=1, default=10)  # fewest out-of-transit points a fit accepts
     fit_spectroscopic = boolean(default=True)  # also fit the spectroscopic light curves
     speclc_file = string(default=None)  # speclc table; None: <product>_speclc.ecsv beside the whtlt
+    spectrum_resolution = float(min=0, default=100)  # also write <product>_transmission_R<R>.ecsv: the channels averaged into bins of this resolving power (0: not)
+    reference_spectrum = string(default="auto")  # drawn on the transmission plot: auto (the packaged published WASP-39b spectrum for WASP-39), none, or a file in the published layout
     save_plots = boolean(default=False)  # write PNG figures: white-light fits, channel grid, transmission spectrum
     output_ext = string(default=".ecsv")  # product tables are ECSV
     """  # noqa: E501
@@ -93,15 +99,23 @@ class SossFitStep(SossStep):
         if self.output_file:
             product = Path(self.output_file).name.split(".")[0]
         out_dir = Path(self.output_dir) if self.output_dir else Path.cwd()
+        binned = None
+        if products.transmission is not None and self.spectrum_resolution > 0:
+            binned = bin_spectrum(products.transmission, self.spectrum_resolution)
         if self.save_results:
             out_dir.mkdir(parents=True, exist_ok=True)
             self._write(products.whitelight, out_dir / f"{product}_fit_whitelight.ecsv")
             if products.transmission is not None:
                 self._write(products.transmission, out_dir / f"{product}_transmission.ecsv")
+            if binned is not None:
+                self._write(binned, out_dir /
+                            f"{product}_transmission_R{self.spectrum_resolution:g}.ecsv")
         if self.save_plots:
             from jwst_soss_custom.plotting.fitting import plot_fits
 
-            plot_fits(products, lambda kind: out_dir / f"{product}_{kind}.png")
+            reference = reference_spectrum(self.reference_spectrum,
+                                           products.whitelight.meta.get("target_name"))
+            plot_fits(products, lambda kind: out_dir / f"{product}_{kind}.png", reference, binned)
         return products.transmission if products.transmission is not None else products.whitelight
 
     @staticmethod

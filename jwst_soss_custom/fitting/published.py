@@ -17,7 +17,8 @@ import numpy as np
 from astropy.io import ascii as astropy_ascii
 from astropy.table import Table
 
-__all__ = ["ATTRIBUTION", "load_published_spectra", "read_published_spectrum"]
+__all__ = ["ATTRIBUTION", "load_published_spectra", "read_published_spectrum",
+           "reference_spectrum"]
 
 #: Credit line for the public spectra (keep it with figures and copies).
 ATTRIBUTION = (
@@ -139,3 +140,38 @@ def _catalogue(folder, kind):
     for path in sorted(folder.glob(f"*-WASP_39b_NIRISS_transmission_spectrum{suffix}.*")):
         entries[path.name.split("-", 1)[0]] = (path, None, None)
     return entries
+
+
+def reference_spectrum(choice, target_name=None):
+    """The spectrum to draw beside a reduction's, as ``(wave, depth, error, label)``.
+
+    Parameters
+    ----------
+    choice : str or None
+        ``"auto"``: the packaged published WASP-39b spectrum (Radica et al.'s
+        reduction in Feinstein et al. 2023) when the target is WASP-39, else
+        none; ``"none"`` or None: none; else a file in the layout of
+        `read_published_spectrum`.
+    target_name : str or None
+        The reduction's target (table metadata).
+
+    Returns
+    -------
+    tuple or None
+        Quality-0 points only.
+    """
+    from jwst_soss_custom._base.data import WASP39_SPECTRUM_FILE, data_path
+
+    if choice is None or str(choice).lower() == "none":
+        return None
+    if str(choice).lower() == "auto":
+        name = str(target_name or "").upper().replace(" ", "").replace("_", "-")
+        if not name.startswith("WASP-39"):
+            return None
+        path, label = data_path(WASP39_SPECTRUM_FILE), "published (Radica et al., Feinstein+ 2023)"
+    else:
+        path, label = Path(choice), Path(choice).name
+    table = read_published_spectrum(path)
+    good = table["quality"] == 0
+    return (np.asarray(table["wave"][good]), np.asarray(table["dppm"][good]),
+            np.asarray(table["dppm_err"][good]), label)

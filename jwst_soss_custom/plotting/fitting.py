@@ -77,19 +77,29 @@ def _micron(column):
     return np.asarray(getattr(column, "value", column), dtype=float)
 
 
-def plot_transmission(transmission, reference=None):
-    """Depth (ppm) vs wavelength per order with error bars; optional (wave, depth, err) overlay."""
+def plot_transmission(transmission, reference=None, binned=None):
+    """Depth (ppm) vs wavelength per order with error bars.
+
+    Optional: a ``(wave, depth, err[, label])`` reference drawn beneath, and
+    the spectrum binned at constant resolving power (`bin_spectrum`) on top.
+    """
     fig, ax = new_figure(width=8.0, height=4.0)
     for k, order in enumerate(np.unique(transmission["order"])):
         rows = transmission[transmission["order"] == order]
         wave = _micron(rows["wave_center"])
         half = 0.5 * (_micron(rows["wave_high"]) - _micron(rows["wave_low"]))
         ax.errorbar(wave, rows["depth_ppm"], yerr=rows["depth_error_ppm"], xerr=half, fmt="o",
-                    ms=3, color=f"C{k}", label=f"order {order}")  # fmt: skip
+                    ms=3, color=f"C{k}", alpha=0.45 if binned is not None else 1.0,
+                    label=f"order {order}")  # fmt: skip
+    if binned is not None and len(binned):
+        ax.errorbar(_micron(binned["wave_center"]), binned["depth_ppm"],
+                    yerr=binned["depth_error_ppm"], fmt="D", ms=3, color="k",
+                    label=f"R = {binned.meta.get('resolution', 0):g}")  # fmt: skip
     if reference is not None:
         wave, depth, err = reference[:3]
         label = reference[3] if len(reference) > 3 else "reference"
-        ax.errorbar(wave, depth, yerr=err, fmt="s", ms=2, color="0.3", alpha=0.6, label=label)
+        ax.errorbar(wave, depth, yerr=err, fmt="s", ms=2, color="0.3", alpha=0.35, zorder=1,
+                    label=label)  # beneath this reduction
     ax.set_xlabel("wavelength (µm)")
     ax.set_ylabel("transit depth (ppm)")
     ax.legend(fontsize=8)
@@ -172,16 +182,17 @@ def plot_published_comparison(published, transmission=None, offset_ppm=0.0, orde
     return fig
 
 
-def plot_fits(products, path_for):
+def plot_fits(products, path_for, reference=None, binned=None):
     """Write every fit figure; ``path_for(kind)`` gives each file's path.
 
-    Kinds: ``fit_whitelight``, ``fit_channels_order<N>`` and ``transmission``.
+    Kinds: ``fit_whitelight``, ``fit_channels_order<N>`` and ``transmission``
+    (with ``reference`` and ``binned`` as in `plot_transmission`).
     """
     paths = [save_figure(plot_white_light_fit(products.white_fits), path_for("fit_whitelight"))]
     if products.transmission is not None:
         for order in np.unique(products.transmission["order"]):
             fig = plot_channel_grid(products.channel_fits, int(order))
             paths.append(save_figure(fig, path_for(f"fit_channels_order{int(order)}")))
-        fig = plot_transmission(products.transmission)
+        fig = plot_transmission(products.transmission, reference, binned)
         paths.append(save_figure(fig, path_for("transmission")))
     return paths
