@@ -19,6 +19,7 @@ def get_steps():
         ("jwst_soss_custom.tracing.SossTracingStep", "soss_tracing", False),
         ("jwst_soss_custom.oneoverf.SossOneOverFStep", "soss_oneoverf", False),
         ("jwst_soss_custom.extract.SossExtractStep", "soss_extract", False),
+        ("jwst_soss_custom.extract.SossPhotomStep", "soss_photom", False),
         ("jwst_soss_custom.lightcurves.SossLightCurvesStep", "soss_lightcurves", False),
         ("jwst_soss_custom.fitting.SossFitStep", "soss_fit", False),
         ("jwst_soss_custom.fitting.SossCombineStep", "soss_combine", False),

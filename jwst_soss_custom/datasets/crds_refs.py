@@ -46,6 +46,7 @@ __all__ = [
     "find_references",
     "main",
     "write_parameter_file",
+    "write_soss_photom",
 ]
 
 #: Reference types written, in Detector1 order.
@@ -321,6 +322,38 @@ def detector1_overrides(references, steps=None, clean_flicker_noise=False):
     if names is not None:
         steps = {name: values for name, values in steps.items() if name in set(names)}
     return steps
+
+
+def write_soss_photom(path, photmj=(2e-3, 5e-3, 5e-3), nelem=200):
+    """A NIRISS SOSS PHOTOM reference for the simulated exposures (CRDS format).
+
+    The simulator's fluxes are in DN/s of its own throughput model, not of
+    the instrument's; this reference gives ``soss_photom`` (and jwst's photom)
+    a conversion with the real file's layout: per order a scalar ``photmj``
+    and a relative response rising linearly from 1 to 2 over 0.5-3.0 micron.
+
+    Parameters
+    ----------
+    path : str or Path
+    photmj : sequence of float
+        Scalar of orders 1, 2, 3.
+    nelem : int
+        Samples of the relative response.
+
+    Returns
+    -------
+    Path
+    """
+    dtype = [("filter", "S12"), ("pupil", "S15"), ("order", "<i2"), ("photmj", "<f4"),
+             ("uncertainty", "<f4"), ("nelem", "<i2"), ("wavelength", "<f4", (nelem,)),
+             ("relresponse", "<f4", (nelem,)), ("reluncertainty", "<f4", (nelem,))]
+    table = np.zeros(3, dtype=dtype)
+    for row, (order, scalar) in enumerate(zip((1, 2, 3), photmj, strict=True)):
+        table[row] = ("CLEAR", "GR700XD", order, scalar, 0.0, nelem,
+                      np.linspace(0.5, 3.0, nelem), np.linspace(1.0, 2.0, nelem), np.zeros(nelem))
+    model = datamodels.NisSossPhotomModel(phot_table=table)
+    _describe(model, "photom", None, "Simulated SOSS PHOTOM: linear relative response")
+    return save_atomic(model, Path(path))
 
 
 def write_parameter_file(pipeline, steps, path):

@@ -20,7 +20,7 @@ from jwst_soss_custom.metadata import (
     int_start,
     product_name,
 )
-from jwst_soss_custom.extract import SossExtractStep
+from jwst_soss_custom.extract import SossExtractStep, SossPhotomStep
 from jwst_soss_custom.oneoverf import SossOneOverFStep
 from jwst_soss_custom.parallel import (
     LocalExecutor,
@@ -72,7 +72,22 @@ class SossSpec2Pipeline(SossPipeline):
         "tracing": SossTracingStep,
         "oneoverf": SossOneOverFStep,
         "extract": SossExtractStep,
+        "photom": SossPhotomStep,
     }
+
+    @classmethod
+    def load_spec_file(cls, preserve_comments=None):
+        """The merged spec, with the ``photom`` sub-step skipped by default.
+
+        Light curves and depths are relative: the fluxes stay in DN/s unless
+        a calibration is asked for (``--steps.photom.skip=false
+        --steps.photom.override_photom=...``); standalone ``soss_photom``
+        keeps ``skip=False``.
+        """
+        kwargs = {} if preserve_comments is None else {"preserve_comments": preserve_comments}
+        spec = super().load_spec_file(**kwargs)
+        spec["steps"]["photom"]["skip"] = "boolean(default=True)"
+        return spec
 
     def process(self, input_data):
         """Reduce one exposure.
@@ -216,6 +231,8 @@ class SossSpec2Pipeline(SossPipeline):
         """The x1dints of one segment from its chunks; saved now with save_results."""
         product = join_x1dints(parts, segment=segment.model)
         product.meta.filename = product_name(segment.filename, "x1dints")
+        if not self.photom.skip:
+            product = self.photom.run(product)
         if self.save_results:
             self.finalize_result(product, [])
             path = self.save_model(product, output_file=product.meta.filename, suffix=False,
