@@ -1,4 +1,4 @@
-"""Write numeric tables as ECSV quickly (the light curves).
+"""Write numeric tables as ECSV quickly (the light curves); read one with a clear error.
 
 astropy's ECSV writer formats every value with ``str(column[i])`` in Python
 and joins the rows one by one: 1.5 s for the 75,000-row ``speclc`` of a full
@@ -17,8 +17,35 @@ from astropy import units as u
 from astropy.table import Column, Table
 
 from jwst_soss_custom._base.atomic import atomic_path
+from jwst_soss_custom._base.errors import SossInputError
 
-__all__ = ["write_ecsv"]
+__all__ = ["read_ecsv", "write_ecsv"]
+
+
+def read_ecsv(path, what, error=SossInputError):
+    """An ECSV table, or a one-line error naming the file and what was expected.
+
+    Parameters
+    ----------
+    path : str or Path
+    what : str
+        What the file should be, for the message (``"a <product>_whtlt.ecsv
+        from soss_tso3"``).
+    error : type
+        The exception raised (a `ValueError` subclass).
+
+    Returns
+    -------
+    `~astropy.table.Table`
+    """
+    try:
+        return Table.read(path, format="ascii.ecsv")
+    except (ValueError, OSError, UnicodeDecodeError) as err:
+        # astropy's InconsistentTableError is a ValueError.
+        raise error(
+            f"{path} is not an ECSV table ({type(err).__name__}: {str(err).splitlines()[0]}); "
+            f"give {what}."
+        ) from None
 
 
 def _data_values(column):

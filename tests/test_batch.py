@@ -238,7 +238,7 @@ def test_batch_on_a_local_cluster_restarts_and_matches_single_runs(tmp_path, tin
     shutil.copy(good_copy, broken)
     kept = {p: p.stat().st_mtime_ns for p in out.glob("*/products/*")}
     proc = subprocess.run([str(BIN / "soss_batch"), str(raw), str(slopes), str(tmp_path / "more"),
-                           "--output-dir", str(out), "--workers", "2", "--params-dir",
+                           "--output-dir", str(out), "--workers", "1", "--params-dir",
                            str(params)], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "3 of 3 exposure(s) complete" in proc.stdout

@@ -24,9 +24,10 @@ light curves alike: same ``bin_mode``, width or resolving power).
 """
 
 import numpy as np
-from astropy.table import QTable, Table
+from astropy.table import QTable
 
 from jwst_soss_custom._base.errors import SossInputError
+from jwst_soss_custom.ecsv import read_ecsv
 
 __all__ = ["OFFSET_MODES", "bin_spectrum", "combine_visits", "read_transmission",
            "usable_channels"]
@@ -227,12 +228,7 @@ def combine_visits(tables, names=None, offsets="visit", inflate=True):
 
 def read_transmission(path):
     """A ``<product>_transmission.ecsv`` table, or a one-line error naming the file."""
-    try:
-        return Table.read(path, format="ascii.ecsv")
-    except (ValueError, OSError, UnicodeDecodeError) as err:
-        raise SossInputError(
-            f"{path} is not an ECSV table ({type(err).__name__}: {str(err).splitlines()[0]}); "
-            "give the <product>_transmission.ecsv that soss_fit wrote.") from None
+    return read_ecsv(path, "the <product>_transmission.ecsv that soss_fit wrote")
 
 
 def bin_spectrum(transmission, resolution=100.0):

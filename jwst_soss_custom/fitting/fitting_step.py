@@ -5,7 +5,7 @@ from pathlib import Path
 
 from astropy.table import Table
 
-from jwst_soss_custom.ecsv import write_ecsv
+from jwst_soss_custom.ecsv import read_ecsv, write_ecsv
 from jwst_soss_custom.fitting.combine import bin_spectrum
 from jwst_soss_custom.fitting.fit import FitInputError
 from jwst_soss_custom.fitting.published import reference_spectrum
@@ -129,7 +129,7 @@ class SossFitStep(SossStep):
         path = Path(str(input_data))
         if not path.is_file():
             raise FitInputError(f"Input table {path} does not exist: give a <product>_whtlt.ecsv.")
-        table = _read_ecsv(path, "a <product>_whtlt.ecsv from soss_tso3")
+        table = read_ecsv(path, "a <product>_whtlt.ecsv from soss_tso3", FitInputError)
         stem = path.name.rsplit(".", 1)[0]
         product = stem[: -len("_whtlt")] if stem.endswith("_whtlt") else stem
         return table, product, path.parent
@@ -147,17 +147,4 @@ class SossFitStep(SossStep):
         else:
             log.warning("No speclc_file given: fitting the white light only.")
             return None
-        return _read_ecsv(path, "a <product>_speclc.ecsv from soss_tso3")
-
-
-def _read_ecsv(path, what):
-    """An ECSV table, or a `FitInputError` naming the file and what was expected."""
-    try:
-        return Table.read(path, format="ascii.ecsv")
-    except (ValueError, OSError, UnicodeDecodeError) as err:
-        # astropy's InconsistentTableError is a ValueError.
-        raise FitInputError(
-            f"{path} is not an ECSV table ({type(err).__name__}: {str(err).splitlines()[0]}); "
-            f"give {what}."
-        ) from None
-
+        return read_ecsv(path, "a <product>_speclc.ecsv from soss_tso3", FitInputError)

@@ -21,6 +21,7 @@ import numpy as np
 from stdatamodels.jwst import datamodels
 
 from jwst_soss_custom._base.errors import SossInputError
+from jwst_soss_custom.lightcurves.precision import point_to_point_scatter
 from jwst_soss_custom.metadata import INPUT_NOTES_ATTRIBUTE
 
 __all__ = ["SOSS_WAVE_RANGES", "TSO_MODES", "TsoMode", "as_x1dints", "default_wave_ranges", "scatter_errors"]
@@ -67,10 +68,9 @@ _OLD_TIMES = (("MJD-AVG", "mid_time_mjd"), ("TDB-MID", "mid_tdb"), ("MJD-BEG", "
 def scatter_errors(flux):
     """Per-wavelength flux error from the scatter of its light curve.
 
-    1.4826 × the median absolute deviation of the differences between
-    consecutive integrations, over √2: white noise of the light curve,
-    untouched by the transit and slow trends (they barely change from one
-    integration to the next).
+    `~jwst_soss_custom.lightcurves.precision.point_to_point_scatter` along
+    time: white noise of the light curve, untouched by the transit and slow
+    trends (they barely change from one integration to the next).
 
     Parameters
     ----------
@@ -81,12 +81,9 @@ def scatter_errors(flux):
     ndarray (nwave,)
         NaN where fewer than 3 consecutive pairs are finite.
     """
-    diff = np.diff(np.asarray(flux, dtype=np.float64), axis=0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns
-        mad = np.nanmedian(np.abs(diff - np.nanmedian(diff, axis=0)), axis=0)
-    sigma = 1.4826 * mad / np.sqrt(2.0)
-    sigma[np.sum(np.isfinite(diff), axis=0) < 3] = np.nan
+    flux = np.asarray(flux, dtype=np.float64)
+    sigma = np.asarray(point_to_point_scatter(flux, axis=0), dtype=np.float64)
+    sigma[np.sum(np.isfinite(np.diff(flux, axis=0)), axis=0) < 3] = np.nan
     return sigma
 
 
