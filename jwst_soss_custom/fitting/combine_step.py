@@ -8,7 +8,11 @@ from astropy.table import Table
 from jwst_soss_custom._base.errors import SossInputError
 from jwst_soss_custom.ecsv import write_ecsv
 from jwst_soss_custom.exposure import read_association
-from jwst_soss_custom.fitting.combine import combine_visits, read_transmission
+from jwst_soss_custom.fitting.combine import (
+    combine_visits,
+    read_transmission,
+    usable_channels,
+)
 from jwst_soss_custom.stpipe import SossStep
 
 __all__ = ["SossCombineStep"]
@@ -78,7 +82,8 @@ class SossCombineStep(SossStep):
             from jwst_soss_custom.plotting import save_figure
             from jwst_soss_custom.plotting.fitting import plot_combined
 
-            save_figure(plot_combined(tables, names, spectrum, offsets),
+            usable = [t[usable_channels(t)] for t in tables]
+            save_figure(plot_combined(usable, names, spectrum, offsets),
                         out_dir / f"{product}_transmission_combined.png")
         return spectrum
 

@@ -112,17 +112,15 @@ def plot_combined(tables, names, spectrum, offsets):
     Parameters
     ----------
     tables : list of `~astropy.table.Table`
-        The visits' transmission tables.
+        The visits' transmission tables, their usable channels only
+        (`~jwst_soss_custom.fitting.combine.usable_channels`).
     names : list of str
     spectrum, offsets : `~astropy.table.QTable`
         From `~jwst_soss_custom.fitting.combine.combine_visits`.
     """
-    from jwst_soss_custom.fitting.combine import usable_channels
-
     shift = {(row["visit"], int(row["order"])): float(row["offset_ppm"]) for row in offsets}
     fig, ax = new_figure(width=8.0, height=4.5)
-    for k, (table, name) in enumerate(zip(tables, names)):
-        rows = table[usable_channels(table)]
+    for k, (rows, name) in enumerate(zip(tables, names)):
         order = np.asarray(rows["order"], dtype=int)
         minus = np.array([shift.get((name, o), shift.get((name, 0), 0.0)) for o in order])
         ax.errorbar(_micron(rows["wave_center"]), np.asarray(rows["depth_ppm"]) - minus,
