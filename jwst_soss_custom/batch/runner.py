@@ -197,7 +197,7 @@ def run_batch(inputs, output_dir, *, scheduler=None, client=None, workers=None,
             link = client.dashboard_link if dashboard else None
             log.info("soss_batch: %d exposure(s) (%d with bad input) on %s; dashboard %s",
                      len(exposures), len(exposures) - len(runnable), client.scheduler.address,
-                     link or "not available (pip install bokeh)")
+                     link or "not available (pip install \"jwst_soss_custom[dashboard]\")")
             chains = _submit(client, runnable, output_dir, params, fit)
             progress = Progress(len(chains), "soss_batch", unit="exposures")
             _wait(chains, progress)
