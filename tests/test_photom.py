@@ -68,3 +68,13 @@ def test_photom_without_a_reference_says_what_to_give(tiny_exposure, tmp_path, m
     with pytest.raises(SossInputError, match="calibrates SOSS x1dints"):
         SossPhotomStep.call(str(tiny_exposure.segment_files[0]),
                             override_photom=str(write_soss_photom(tmp_path / "p.fits")))
+
+
+def test_a_model_given_directly_is_not_changed(tmp_path):
+    from jwst_soss_custom.lightcurves.synthetic import synthetic_segments
+
+    (x1d,) = synthetic_segments(nints=4, nsegments=1, ncols=64)
+    before = np.array(x1d.spec[0].spec_table["FLUX"], copy=True)
+    out = SossPhotomStep.call(x1d, override_photom=str(write_soss_photom(tmp_path / "p.fits")))
+    np.testing.assert_array_equal(x1d.spec[0].spec_table["FLUX"], before)
+    assert not np.allclose(out.spec[0].spec_table["FLUX"], before, equal_nan=True)

@@ -40,7 +40,8 @@ class SossPhotomStep(SossStep):
         Parameters
         ----------
         input_data : str, Path or `~stdatamodels.jwst.datamodels.TSOMultiSpecModel`
-            A SOSS x1dints in DN/s (never changed: a copy is calibrated).
+            A SOSS x1dints in DN/s (never changed: a model given directly is
+            copied before it is calibrated).
 
         Returns
         -------
@@ -55,8 +56,11 @@ class SossPhotomStep(SossStep):
                 f"{model.meta.filename or 'input'}: soss_photom calibrates SOSS x1dints "
                 "(TSOMultiSpecModel, EXP_TYPE NIS_SOSS).")
         path = self.reference_path("photom", record=False) or self._from_crds(model)
-        output = model.copy()
-        calibrated = DataSet(output).apply_photom(path, "N/A")
+        # A model read from a file here, or soss_spec2's own segment product,
+        # is calibrated in place; only a caller's model is copied first.
+        if isinstance(input_data, datamodels.JwstDataModel) and self.parent is None:
+            model = model.copy()
+        calibrated = DataSet(model).apply_photom(path, "N/A")
         self._reference_files_used.append(("photom", path))
         calibrated.meta.cal_step.photom = "COMPLETE"
         units = {str(s.spec_table.columns["FLUX"].unit) for s in calibrated.spec}
