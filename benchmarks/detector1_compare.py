@@ -22,7 +22,8 @@ per segment with 9 groups: see docs/steps/oneoverf_groups.md).
 Usage::
 
     python benchmarks/detector1_compare.py [--workdir DIR] [--preset realistic_small]
-        [--nints N] [--json benchmarks/results_detector1_compare_<date>.json]
+        [--nints N] [--subarray SUBSTRIP256|SUBSTRIP96]
+        [--json benchmarks/results_detector1_compare_<date>.json]
 """
 
 import argparse
@@ -33,6 +34,7 @@ import time
 from datetime import date
 from pathlib import Path
 
+from jwst_soss_custom._base.geometry import subarray_rows
 from jwst_soss_custom.datasets import crds_refs, load_truth
 from jwst_soss_custom.datasets.scoring import accuracy
 from jwst_soss_custom.pipeline.soss_detector1 import SossDetector1Pipeline
@@ -94,7 +96,10 @@ def jump_flags(rateints, truth):
     flagged = []
     for path in sorted(rateints.glob("*_rateints.fits")):
         with datamodels.open(path) as model:
-            rows = np.clip(np.round(y).astype(int)[None, :] + np.arange(-8, 9)[:, None], 0, 255)
+            # The truth is in SUBSTRIP256 rows; a smaller subarray starts lower.
+            first = subarray_rows(model.meta.subarray.name).start
+            rows = np.clip(np.round(y).astype(int)[None, :] + np.arange(-8, 9)[:, None] - first,
+                           0, model.data.shape[1] - 1)
             dq = model.dq[:, rows, np.broadcast_to(x, rows.shape)]
             flagged.append(((dq & dqflags.pixel["JUMP_DET"]) != 0).mean(axis=(1, 2)))
     flagged = np.concatenate(flagged)
@@ -132,6 +137,7 @@ def main():
     parser.add_argument("--preset", default="realistic_small")
     parser.add_argument("--nints", type=int, default=None)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--subarray", default="SUBSTRIP256", choices=("SUBSTRIP256", "SUBSTRIP96"))
     parser.add_argument("--jump-args", nargs="*",
                         default=["--steps.jump.min_diffs_single_pass=1"])
     parser.add_argument("--stage1", nargs="*", default=list(STAGE1), choices=list(STAGE1),
@@ -145,7 +151,8 @@ def main():
     if not list(raw.glob("*_uncal.fits")):
         start = time.perf_counter()
         cmd = [BIN / "soss_simulate", "--preset", args.preset, "--level", "uncal",
-               "--output-dir", raw, "--seed", str(args.seed), "--quiet"]
+               "--output-dir", raw, "--seed", str(args.seed), "--subarray", args.subarray,
+               "--quiet"]
         cmd += ["--nints", str(args.nints)] if args.nints else []
         measured(cmd, work)
         print(f"simulated in {time.perf_counter() - start:.0f} s", flush=True)
@@ -153,6 +160,7 @@ def main():
     os.environ.setdefault("STPIPE_DISABLE_CRDS_STEPPARS", "true")
     truth = next(raw.glob("*_truth.asdf"))
     report = {"preset": args.preset, "nints": args.nints, "seed": args.seed,
+              "subarray": args.subarray,
               "jump_args": args.jump_args, "runs": {}, "machine": machine()}
     for which in args.stage1:
         rateints, cost = stage1(work, raw, which, args.jump_args)

@@ -16,7 +16,12 @@ from stdatamodels.jwst import datamodels
 
 from jwst_soss_custom._base.dq import usable
 from jwst_soss_custom._base.errors import SossInputError
-from jwst_soss_custom._base.geometry import PWCPOS_RANGE, SUBSTRIP256_SHAPE
+from jwst_soss_custom._base.geometry import (
+    PWCPOS_RANGE,
+    SUBARRAY_ROWS,
+    SUBSTRIP256_SHAPE,
+    subarray_shape,
+)
 from jwst_soss_custom.metadata import int_start, number_list, too_few_usable
 
 log = logging.getLogger(__name__)
@@ -96,8 +101,11 @@ def check_header_numbers(header, name):
             )
 
 
-def check_soss_model(model, *, require_pwcpos=True, ndim=3):
-    """Raise `SossInputError` unless ``model`` is a SUBSTRIP256 SOSS time series.
+def check_soss_model(model, *, require_pwcpos=True, ndim=3, frame=False, placed=False):
+    """Raise `SossInputError` unless ``model`` is a SOSS time series the package reduces.
+
+    SUBSTRIP256 everywhere; SUBSTRIP96 rateints/calints through `soss_spec2`,
+    which places their rows in the SUBSTRIP256 frame (`ExposureSource`).
 
     Parameters
     ----------
@@ -108,6 +116,13 @@ def check_soss_model(model, *, require_pwcpos=True, ndim=3):
         the range pastasoss supports.
     ndim : {3, 4}
         Dimensions of the science array: 3 for rateints/calints, 4 for ramps.
+    frame : bool
+        Whether the arrays must be in the SUBSTRIP256 frame (a step's input)
+        rather than the subarray's own shape (a segment as read from disk).
+    placed : bool
+        With ``frame``: whether a smaller subarray's rows were placed in the
+        frame by `soss_spec2` (a step inside it); a step on its own takes
+        SUBSTRIP256 only.
     """
     name = model.meta.filename or "input"
     exp_type = model.meta.exposure.type
@@ -125,21 +140,27 @@ def check_soss_model(model, *, require_pwcpos=True, ndim=3):
             "Reduce it with the official calwebb_detector1/calwebb_spec2."
         )
     subarray = model.meta.subarray.name
-    if subarray != "SUBSTRIP256":
+    if subarray not in SUBARRAY_ROWS:
         raise SossInputError(
-            f"{name}: SUBARRAY is {subarray!r}; only SUBSTRIP256 is supported "
-            "(SUBSTRIP96 and FULL are not: they cut or change the order 2 geometry)."
+            f"{name}: SUBARRAY is {subarray!r}; only SUBSTRIP256 and SUBSTRIP96 are "
+            "supported (FULL changes the order geometry)."
         )
     data = getattr(model, "data", None)
-    if data is not None and data.ndim == ndim and data.shape[-2:] != SUBSTRIP256_SHAPE:
-        raise SossInputError(
-            f"{name}: data shape {data.shape[-2:]} does not match SUBSTRIP256 "
-            f"{SUBSTRIP256_SHAPE}."
-        )
     if data is not None and data.ndim != ndim:
         what, fix = _SHAPES[ndim]
         raise SossInputError(
             f"{name}: expected {what}, got {data.ndim} dimensions; {fix}."
+        )
+    if frame and not placed and subarray != "SUBSTRIP256":
+        raise SossInputError(
+            f"{name}: a {subarray} exposure is reduced as a whole by soss_spec2 (which "
+            "places its rows in the SUBSTRIP256 frame); the steps alone take SUBSTRIP256 "
+            "only. Run soss_spec2."
+        )
+    shape = SUBSTRIP256_SHAPE if frame else subarray_shape(subarray)
+    if data is not None and data.shape[-2:] != shape:
+        raise SossInputError(
+            f"{name}: data shape {data.shape[-2:]} does not match {subarray} {shape}."
         )
     if require_pwcpos:
         pwcpos = model.meta.instrument.pupil_position

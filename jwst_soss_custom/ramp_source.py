@@ -18,7 +18,7 @@ from astropy.utils.exceptions import AstropyUserWarning
 from stdatamodels.jwst import datamodels
 
 from jwst_soss_custom._base.errors import SossInputError
-from jwst_soss_custom._base.geometry import SUBSTRIP256_SHAPE
+from jwst_soss_custom._base.geometry import subarray_shape
 from jwst_soss_custom.exposure import (
     SegmentInfo,
     check_continues,
@@ -154,7 +154,7 @@ class RampSource:
     Raises
     ------
     SossInputError
-        If a segment is not a SUBSTRIP256 SOSS ramp, or the segments are not
+        If a segment is not a SUBSTRIP256 or SUBSTRIP96 SOSS ramp, or the segments are not
         the consecutive parts of one exposure.
     """
 
@@ -171,10 +171,11 @@ class RampSource:
         self.segments, self._parts, row = [], parts, 0
         for part in parts:
             check_soss_model(part.model, ndim=4)
-            if part.shape[2:] != SUBSTRIP256_SHAPE:
+            shape = subarray_shape(part.model.meta.subarray.name)
+            if part.shape[2:] != shape:
                 raise SossInputError(
                     f"{part.model.meta.filename}: frame shape {part.shape[2:]} does not match "
-                    f"SUBSTRIP256 {SUBSTRIP256_SHAPE}."
+                    f"{part.model.meta.subarray.name} {shape}."
                 )
             if self.segments:
                 check_continues(self.segments[-1], part.model)
@@ -188,6 +189,9 @@ class RampSource:
             row += part.shape[0]
         self.nints = row
         self.ngroups = parts[0].shape[1]
+        # The subarray's own frames (the official steps work on them).
+        self.frame_shape = parts[0].shape[2:]
+        self.subarray = parts[0].model.meta.subarray.name
 
     def __reduce__(self):
         if self.paths is None:

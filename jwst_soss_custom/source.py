@@ -18,7 +18,8 @@ import numpy as np
 from stdatamodels.jwst import datamodels
 
 from jwst_soss_custom._base.errors import SossInputError
-from jwst_soss_custom._base.geometry import SUBSTRIP256_SHAPE
+from jwst_soss_custom._base.dq import FLAGS
+from jwst_soss_custom._base.geometry import SUBSTRIP256_SHAPE, subarray_rows, subarray_shape
 from jwst_soss_custom.exposure import (
     SegmentInfo,
     check_continues,
@@ -39,6 +40,8 @@ log = logging.getLogger(__name__)
 
 #: The arrays every step works on, with their in-memory types.
 ARRAYS = {"data": ("SCI", np.float32), "err": ("ERR", np.float32), "dq": ("DQ", np.uint32)}
+#: What the rows a subarray does not read hold in the SUBSTRIP256 frame.
+UNREAD = {"data": np.nan, "err": np.nan, "dq": FLAGS["DO_NOT_USE"] | FLAGS["NON_SCIENCE"]}
 
 
 class _FileSegment:
@@ -216,21 +219,27 @@ class ExposureSource:
                 f"Segments have different frame shapes {sorted(shapes)}; give segments of "
                 "one exposure."
             )
-        self.frame_shape = shapes.pop()
         self.segments, self._parts = [], parts
         row = 0
         for part in parts:
             check_soss_model(part.model)
-            if part.shape[1:] != SUBSTRIP256_SHAPE:
+            shape = subarray_shape(part.model.meta.subarray.name)
+            if part.shape[1:] != shape:
                 raise SossInputError(
                     f"{part.model.meta.filename}: data shape {part.shape[1:]} does not match "
-                    f"SUBSTRIP256 {SUBSTRIP256_SHAPE}."
+                    f"{part.model.meta.subarray.name} {shape}."
                 )
             if self.segments:
                 check_continues(self.segments[-1], part.model)
             self.segments.append(SegmentInfo(part.model, row, row + part.shape[0]))
             row += part.shape[0]
         self.nints = row
+        # Every step works in the SUBSTRIP256 frame; a smaller subarray's
+        # rows are placed where they lie in it (check_continues has made
+        # sure every segment has the same subarray).
+        self.subarray = parts[0].model.meta.subarray.name
+        self.rows_read = subarray_rows(self.subarray)
+        self.frame_shape = SUBSTRIP256_SHAPE
         # The exposure's INT_TIMES, when every segment has its table.
         tables = [np.asarray(s.model.int_times) for s in self.segments if has_int_times(s.model)]
         self._int_times = np.concatenate(tables) if len(tables) == len(self.segments) else None
@@ -268,12 +277,27 @@ class ExposureSource:
         rows = slice(0, self.frame_shape[0]) if rows is None else rows
         shape = (stop - start, rows.stop - rows.start, self.frame_shape[1])
         out = {name: np.empty(shape, dtype) for name, (_, dtype) in ARRAYS.items()}
+        # The rows of the band the subarray read, in the band and in the files.
+        first_row = max(rows.start, self.rows_read.start)
+        last_row = max(first_row, min(rows.stop, self.rows_read.stop))
+        inside = slice(first_row - rows.start, last_row - rows.start)
+        read = {name: array[:, inside] for name, array in out.items()}
+        if inside != slice(0, shape[1]):
+            # Rows the subarray does not have: no data, never science.
+            for name, array in out.items():
+                array[...] = UNREAD[name]
+            # Positioned reads need contiguous buffers.
+            read = {name: np.empty_like(array) for name, array in read.items()}
+        in_file = slice(first_row - self.rows_read.start, last_row - self.rows_read.start)
         for part, seg in zip(self._parts, self.segments, strict=True):
             first, last = max(start, seg.start), min(stop, seg.stop)
-            if first < last:
-                for name, array in out.items():
-                    part.read(name, first - seg.start, last - seg.start, rows,
+            if first < last and last_row > first_row:
+                for name, array in read.items():
+                    part.read(name, first - seg.start, last - seg.start, in_file,
                               array[first - start : last - start])
+        for name, array in read.items():
+            if array.base is not out[name]:
+                out[name][:, inside] = array
         return out
 
     def cube(self, start=0, stop=None):

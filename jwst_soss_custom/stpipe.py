@@ -200,7 +200,8 @@ class SossStep(_SossMixin, _JwstStep):
             step's exposure-level results and the chunk's own integrations.
         """
         model = self.prepare_output(input_data, make_copy=make_copy)
-        check_soss_model(model, require_pwcpos=require_pwcpos)
+        check_soss_model(model, require_pwcpos=require_pwcpos, frame=True,
+                         placed=context is not None)
         if context is None:
             context = ChunkContext.standalone(model)
         received = context.statistics
@@ -247,6 +248,11 @@ class SossStep(_SossMixin, _JwstStep):
 
 class SossPipeline(_SossMixin, _JwstPipeline):
     """Base class of the package's pipelines (offline, no CRDS parameter references)."""
+
+    @staticmethod
+    def gather_inputs(input_data, more):
+        """One input, or a list of every positional one (``strun PIPELINE a.fits b.fits``)."""
+        return [input_data, *more] if more else input_data
 
     @classmethod
     def get_config_from_reference(cls, dataset, disable=None, crds_observatory=None):

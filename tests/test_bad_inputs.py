@@ -131,8 +131,11 @@ def _write(text):
 CASES = {
     "spec2: not SOSS": ("soss_spec2", "rateints", lambda p: _header(p, EXP_TYPE="NIS_IMAGE"),
                         [], "EXP_TYPE is 'NIS_IMAGE'"),
-    "spec2: SUBSTRIP96": ("soss_spec2", "rateints", lambda p: _header(p, SUBARRAY="SUBSTRIP96"),
-                          [], "SUBARRAY is 'SUBSTRIP96'"),
+    "spec2: FULL": ("soss_spec2", "rateints", lambda p: _header(p, SUBARRAY="FULL"),
+                    [], "SUBARRAY is 'FULL'"),
+    "spec2: SUBSTRIP96 header on 256 rows": ("soss_spec2", "rateints",
+                                             lambda p: _header(p, SUBARRAY="SUBSTRIP96"), [],
+                                             "does not match SUBSTRIP96 (96, 2048)"),
     "spec2: superstripe": ("soss_spec2", "rateints", lambda p: _header(p, SSTR_NST=4),
                            [], "superstripe exposure (SSTR_NST=4"),
     "spec2: PWCPOS out of range": ("soss_spec2", "rateints", lambda p: _header(p, PWCPOS=250.0),
@@ -172,7 +175,8 @@ CASES = {
                                 lambda p: _header(p, EXP_TYPE="NIS_IMAGE"), [],
                                 "EXP_TYPE is 'NIS_IMAGE'"),
     "extract alone: SUBSTRIP96": ("soss_extract", "rateints",
-                                  lambda p: _header(p, SUBARRAY="SUBSTRIP96"), [], "SUBSTRIP96"),
+                                  lambda p: _header(p, SUBARRAY="SUBSTRIP96"), [],
+                                  "SUBSTRIP96 exposure is reduced as a whole by soss_spec2"),
     "tso3: all fluxes NaN": ("soss_tso3", "x1dints", _x1d_flux(np.nan), [],
                              "finite flux in only 0 of"),
     "tso3: no plausible time": ("soss_tso3", "x1dints", _x1d_times, [], "time"),
@@ -324,7 +328,8 @@ def test_header_and_shape_validation_never_raises_anything_else(exp_type, subarr
     model.meta.subarray.name = subarray
     if pwcpos is not None:
         model.meta.instrument.pupil_position = float(pwcpos)
-    valid = (exp_type == "NIS_SOSS" and subarray == "SUBSTRIP256" and shape[1:] == (256, 2048)
+    rows = {"SUBSTRIP256": 256, "SUBSTRIP96": 96}.get(subarray)
+    valid = (exp_type == "NIS_SOSS" and shape[1:] == (rows, 2048)
              and pwcpos is not None and 245.656 <= pwcpos <= 245.923)
     try:
         check_soss_model(model)

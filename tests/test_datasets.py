@@ -404,8 +404,10 @@ def test_injected_transit_in_the_images(tmp_path):
 def test_cli_writes_files(tmp_path, capsys):
     from jwst_soss_custom.datasets.cli import main
 
+    # The slope level: what is printed does not depend on the level (the
+    # ramp levels' CLI runs are in test_ramps).
     assert main(["--preset", "tiny", "--output-dir", str(tmp_path), "--nints", "2",
-                 "--nsegments", "1", "--quiet"]) == 0
+                 "--nsegments", "1", "--level", "slopes", "--quiet"]) == 0
     printed = capsys.readouterr().out.split()
     assert any(p.endswith("-seg001_nis_rateints.fits") for p in printed)
     assert any(p.endswith("_truth.asdf") for p in printed)

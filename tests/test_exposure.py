@@ -42,7 +42,8 @@ def _segment(start, nint, segment=1, nints=None, **meta):
     ("meta", "message"),
     [
         ({"exp_type": "NIS_WFSS"}, "NIS_SOSS"),
-        ({"subarray": "SUBSTRIP96"}, "SUBSTRIP256"),
+        ({"subarray": "FULL"}, "only SUBSTRIP256 and SUBSTRIP96"),
+        ({"subarray": "SUBSTRIP96"}, r"does not match SUBSTRIP96 \(96, 2048\)"),
         ({"pwcpos": None}, "PWCPOS.*missing"),
         ({"pwcpos": 247.0}, "outside the range"),
     ],

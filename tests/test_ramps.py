@@ -274,14 +274,43 @@ def test_substrip96_uncal_and_cli_errors(tmp_path):
         assert model.meta.exposure.frame_time == pytest.approx(2.214)
     with datamodels.open([f for f in files if f.endswith("_superbias.fits")][0]) as ref:
         assert ref.meta.reftype == "SUPERBIAS" and ref.data.shape == (96, 2048)
+    # soss_detector1 on them: the official steps on the 96 rows, the group
+    # 1/f fitted with the traces placed in the SUBSTRIP256 frame.
+    from jwst_soss_custom.pipeline.soss_detector1 import SossDetector1Pipeline
+
+    refs = {Path(f).stem.rsplit("_", 1)[1]: f for f in files if "/refs/" in f}
+    slopes = {}
+    for cleaned in (False, True):
+        steps = crds_refs.detector1_overrides(refs, SossDetector1Pipeline.step_defs)
+        steps["jump"] = {"skip": True}
+        steps["oneoverf_groups"] = {"skip": not cleaned, "decorrelate": False}
+        with crds_refs.offline_crds(Path(refs["mask"]).parent / "crds_cache"):
+            rateints = SossDetector1Pipeline.call(uncal[0], steps=steps)
+        assert rateints.data.shape == (2, 96, 2048)
+        assert rateints.meta.subarray.name == "SUBSTRIP96"
+        assert rateints.meta.cal_step.soss_oneoverf_groups == ("COMPLETE" if cleaned else "SKIPPED")
+        slopes[cleaned] = rateints.data
+    # Background rows (subarray rows 0-14, >= 20 rows below order 1): the
+    # variance of the columns' stripes (median over the rows, the mean of the
+    # two integrations removed) beyond what the pixels' own noise gives them
+    # (1.2533^2 sigma^2 / 15 rows, halved by removing the mean).
+    def excess(data):
+        band = data[:, :15, 8:-8]
+        med = np.nanmedian(band, axis=1)
+        stripes = np.nanvar(med - np.nanmean(med, axis=0))
+        sigma = 1.4826 * np.nanmedian(np.abs(band - med[:, None]))
+        return stripes - 1.2533**2 * sigma**2 / 15 / 2
+
+    print("1/f variance beyond the pixel noise", excess(slopes[False]), excess(slopes[True]))
+    assert excess(slopes[True]) < 0.25 * excess(slopes[False])
     afile = tmp_path / "a_file"
     afile.write_text("x")
     proc = _run([cli, "--preset", "tiny", "--level", "slopes", "--output-dir", str(afile)])
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and "is a file" in proc.stderr
-    proc = _run([cli, "--preset", "tiny", "--level", "slopes", "--subarray", "SUBSTRIP96",
+    proc = _run([cli, "--preset", "tiny", "--level", "slopes", "--subarray", "FULL",
                  "--output-dir", str(tmp_path / "x")])
-    assert proc.returncode == 2 and "SUBSTRIP96" in proc.stderr
+    assert proc.returncode == 2 and "FULL" in proc.stderr
 
 
 def test_f277w_exposure(tmp_path):

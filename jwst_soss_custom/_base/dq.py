@@ -3,13 +3,15 @@
 Bad pixels that a step replaced keep their original flags (DO_NOT_USE
 included) and gain FLUX_ESTIMATED, as jwst's ``pixel_replace`` does; a pixel is
 *usable* when its value is finite and it is either not DO_NOT_USE or was
-estimated. Reference pixels are never science.
+estimated. Reference pixels are never science, nor pixels flagged
+NON_SCIENCE: the rows of the SUBSTRIP256 frame a smaller subarray does not
+read (`~jwst_soss_custom.source.ExposureSource`).
 """
 
 import numpy as np
 from stdatamodels.jwst.datamodels import dqflags
 
-__all__ = ["FLAGS", "usable", "nonzero"]
+__all__ = ["FLAGS", "usable", "unread", "nonzero"]
 
 #: The standard jwst pixel flags by name, as a plain mapping (as stcal takes them).
 FLAGS = dict(dqflags.pixel)
@@ -17,6 +19,7 @@ FLAGS = dict(dqflags.pixel)
 _DO_NOT_USE = np.uint32(FLAGS["DO_NOT_USE"])
 _ESTIMATED = np.uint32(FLAGS["FLUX_ESTIMATED"])
 _REFERENCE = np.uint32(FLAGS["REFERENCE_PIXEL"])
+_NON_SCIENCE = np.uint32(FLAGS["NON_SCIENCE"])
 #: Elements per block in `usable` (a SUBSTRIP256 frame).
 _BLOCK = 256 * 2048
 
@@ -50,11 +53,25 @@ def usable(data, dq):
 def _usable(data, dq, out):
     # One masked copy and three comparisons: usable flag combinations are
     # none, estimated, and estimated do-not-use.
-    flags = np.bitwise_and(dq, _DO_NOT_USE | _ESTIMATED | _REFERENCE)
+    flags = np.bitwise_and(dq, _DO_NOT_USE | _ESTIMATED | _REFERENCE | _NON_SCIENCE)
     np.equal(flags, 0, out=out)
     out |= flags == _ESTIMATED
     out |= flags == _DO_NOT_USE | _ESTIMATED
     out &= np.isfinite(data)
+
+
+def unread(dq):
+    """Pixels the subarray did not read (flagged NON_SCIENCE): nothing to repair there.
+
+    Parameters
+    ----------
+    dq : ndarray of uint32
+
+    Returns
+    -------
+    ndarray of bool
+    """
+    return (dq & _NON_SCIENCE) != 0
 
 
 def nonzero(mask):

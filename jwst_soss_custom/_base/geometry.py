@@ -11,6 +11,10 @@ __all__ = [
     "SUBARRAY_ROWS",
     "PWCPOS_RANGE",
     "reference_pixels",
+    "non_science",
+    "subarray_reference_pixels",
+    "subarray_rows",
+    "subarray_shape",
 ]
 
 #: Rows and columns of the SUBSTRIP256 subarray (DMS orientation).
@@ -26,6 +30,17 @@ REF_COLS = 4
 SUBARRAY_ROWS = {"SUBSTRIP256": (0, NY), "SUBSTRIP96": (10, 106)}
 #: Pupil-wheel positions over which pastasoss's trace model is calibrated.
 PWCPOS_RANGE = (245.656, 245.923)
+
+
+def subarray_rows(name):
+    """Rows of the SUBSTRIP256 frame that subarray ``name`` reads, as a slice."""
+    return slice(*SUBARRAY_ROWS[name])
+
+
+def subarray_shape(name):
+    """Shape (rows, columns) of subarray ``name``'s own frames."""
+    start, stop = SUBARRAY_ROWS[name]
+    return (stop - start, NX)
 
 
 def reference_pixels(shape, n_rows_top=REF_ROWS, n_cols=REF_COLS):
@@ -47,3 +62,42 @@ def reference_pixels(shape, n_rows_top=REF_ROWS, n_cols=REF_COLS):
     mask[:, :n_cols] = True
     mask[:, shape[1] - n_cols :] = True
     return mask
+
+
+def non_science(subarray="SUBSTRIP256", shape=SUBSTRIP256_SHAPE):
+    """Pixels of the SUBSTRIP256 frame without science data.
+
+    The reference pixels, and the rows a smaller subarray does not read
+    (SUBSTRIP96 is placed in the SUBSTRIP256 frame by
+    `~jwst_soss_custom.source.ExposureSource`).
+
+    Parameters
+    ----------
+    subarray : str
+        The exposure's subarray (``meta.subarray.name``).
+    shape : tuple of int
+        Frame shape (the SUBSTRIP256 frame).
+
+    Returns
+    -------
+    ndarray of bool, shape ``shape``
+    """
+    mask = reference_pixels(shape)
+    rows = subarray_rows(subarray)
+    mask[: rows.start] = True
+    mask[rows.stop :] = True
+    return mask
+
+
+def subarray_reference_pixels(subarray):
+    """Reference pixels of a subarray's own frames (SUBSTRIP96: the side columns only).
+
+    Parameters
+    ----------
+    subarray : str
+
+    Returns
+    -------
+    ndarray of bool, the subarray's shape
+    """
+    return reference_pixels(SUBSTRIP256_SHAPE)[subarray_rows(subarray)]

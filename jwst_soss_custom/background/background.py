@@ -10,6 +10,7 @@ scaled version fits the regions best is used.
 
 import numpy as np
 
+from jwst_soss_custom._base.geometry import subarray_rows, subarray_shape
 from jwst_soss_custom.references import read_image_arrays
 
 from .halo import fit_halo
@@ -28,8 +29,11 @@ __all__ = [
 ]
 
 
-def load_templates(path, shape):
+def load_templates(path, shape, subarray="SUBSTRIP256"):
     """Read one or several 2-D background templates and check they fit the data.
+
+    A template of a smaller subarray's own shape (SUBSTRIP96, like the STScI
+    model) is placed in the rows of the frame that subarray reads.
 
     Parameters
     ----------
@@ -40,6 +44,8 @@ def load_templates(path, shape):
         template (a 3-D image is a stack), or the primary HDU alone.
     shape : tuple of int
         Frame shape (ny, nx) of the data they will be subtracted from.
+    subarray : str
+        The data's subarray.
 
     Returns
     -------
@@ -52,6 +58,8 @@ def load_templates(path, shape):
     for array in arrays:
         array = np.squeeze(array)
         stack.extend(array if array.ndim == 3 else [array])
+    if subarray != "SUBSTRIP256":
+        stack = [_in_frame(t, shape, subarray) for t in stack]
     for template in stack:
         _check_template(template, shape, path)
     if not stack:
@@ -78,6 +86,15 @@ def load_template(path, shape):
             "exactly one, or use load_templates for a library."
         )
     return stack[0]
+
+
+def _in_frame(template, shape, subarray):
+    """A template of ``subarray``'s own shape placed in the frame (NaN elsewhere)."""
+    if template.shape != subarray_shape(subarray):
+        return template
+    frame = np.full(shape, np.nan, np.float32)
+    frame[subarray_rows(subarray)] = template
+    return frame
 
 
 def _check_template(template, shape, path):
@@ -274,7 +291,7 @@ def fit_background(frames, templates, boxes, step, percentiles=(10.0, 90.0), sep
 
 def fit_background_and_halo(deep, templates, boxes, step, percentiles=(10.0, 90.0),
                             separate=True, frames=None, halo=True, halo_power=None,
-                            halo_distance=30, threshold=0.25):
+                            halo_distance=30, threshold=0.25, halo_fixed=None):
     """Best template, its scales with the star's halo taken out, and the halo.
 
     The template is chosen and scaled on the deep frame (`fit_background`);
@@ -312,6 +329,9 @@ def fit_background_and_halo(deep, templates, boxes, step, percentiles=(10.0, 90.
     threshold : float
         Star-light threshold of the halo source, as a fraction of the
         background (`jwst_soss_custom.background.halo.star_light`).
+    halo_fixed : pair of float or None
+        ``(power, amplitude)`` of a halo taken as known rather than fitted
+        (`jwst_soss_custom.background.halo.fit_halo`).
 
     Returns
     -------
@@ -328,6 +348,7 @@ def fit_background_and_halo(deep, templates, boxes, step, percentiles=(10.0, 90.
         halo_fit = fit_halo(
             deep, templates[index], scales, step, power=halo_power,
             distance=halo_distance, separate=separate, threshold=threshold,
+            fixed=halo_fixed,
         )
     if halo or frames is not None:
         _, scales = fit_background(

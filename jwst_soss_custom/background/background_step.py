@@ -16,10 +16,21 @@ from .background import (
     locate_step,
     subtract_background,
 )
+from .halo import CALIBRATED_HALO
 
 __all__ = ["SossBackgroundStep"]
 
 log = logging.getLogger(__name__)
+
+#: Background regions left and right of the template's step, per subarray
+#: (x_start, x_stop, y_start, y_stop in SUBSTRIP256 rows): where the star's
+#: light is faintest. SUBSTRIP256: above order 2's red end. SUBSTRIP96 reads
+#: rows 10-105 only: its bottom rows, >= 30 rows below order 1 and far
+#: from order 2 (which runs along its top rows at x < 1000).
+DEFAULT_BOXES = {
+    "SUBSTRIP256": ((100, 400, 235, 250), (720, 900, 235, 250)),
+    "SUBSTRIP96": ((100, 600, 10, 24), (720, 900, 10, 24)),
+}
 
 
 class SossBackgroundStep(SossStep):
@@ -38,8 +49,8 @@ class SossBackgroundStep(SossStep):
     class_alias = "soss_background"
 
     spec = """
-    background_box = int_list(min=4, max=4, default=list(100, 400, 235, 250))  # region left of the step (least star halo): x_start, x_stop, y_start, y_stop
-    background_box_right = int_list(min=4, max=4, default=list(720, 900, 235, 250))  # region right of the step (least star halo)
+    background_box = int_list(min=4, max=4, default=None)  # region left of the step (least star halo): x_start, x_stop, y_start, y_stop in SUBSTRIP256 rows; None = the subarray's default (DEFAULT_BOXES)
+    background_box_right = int_list(min=4, max=4, default=None)  # region right of the step (least star halo); None = the subarray's default
     step_column = integer(default=-1)  # first column right of the background step; -1 = locate it in the template
     separate_scales = boolean(default=True)  # one scale each side of the step (else one from both regions)
     per_integration = boolean(default=False)  # scale every integration (else the deep frame, once)
@@ -108,7 +119,7 @@ class SossBackgroundStep(SossStep):
         cache = context.step_cache(self.class_alias)
         if "index" not in cache:
             path = self.reference_path("bkg", str(default_background_path()), record=False)
-            cache.update(self._exposure_fit(context.statistics, path))
+            cache.update(self._exposure_fit(context.statistics, path, model.meta.subarray.name))
         context.statistics = cache["statistics"]
 
     def _record(self, path, index, n_templates, scales, step, halo):
@@ -128,19 +139,22 @@ class SossBackgroundStep(SossStep):
             "scales": np.asarray(scales, np.float64),
         }
         if halo is not None:
+            # A halo with no fitted pixel and an amplitude is the calibrated one.
+            how = ("calibrated, not fitted (no row far enough from the star)"
+                   if halo.npix == 0 and halo.amplitude > 0 else f"fitted on {halo.npix} pixels")
             log.info(
                 "Star halo: amplitude %.3g of the star light at the trace, fall-off power "
-                "%.2f, fitted on %d pixels",
-                halo.amplitude, halo.power, halo.npix,
+                "%.2f, %s", halo.amplitude, halo.power, how,
             )
             record["halo"] = {"amplitude": halo.amplitude, "power": halo.power,
-                              "pixels": halo.npix}
+                              "pixels": halo.npix, "how": how}
         return record
 
-    def _exposure_fit(self, stats, path):
+    def _exposure_fit(self, stats, path, subarray):
         """Template, step column, halo and scales fitted to the deep frame, once per exposure."""
-        templates = load_templates(path, stats.deep.shape)
-        regions = (self.background_box, self.background_box_right)
+        templates = load_templates(path, stats.deep.shape, subarray)
+        regions = [given or default for given, default in
+                   zip((self.background_box, self.background_box_right), DEFAULT_BOXES[subarray])]
         boxes = [box_slices(b, templates.shape[1:]) for b in regions]
         step = self.step_column
         if step < 0:
@@ -155,6 +169,9 @@ class SossBackgroundStep(SossStep):
             halo=self.halo,
             halo_power=None if self.halo_power < 0 else self.halo_power,
             halo_distance=self.halo_distance,
+            # No row of a smaller subarray is far enough from the star to
+            # measure the halo's fall-off: the calibrated halo is used.
+            halo_fixed=None if subarray == "SUBSTRIP256" else CALIBRATED_HALO,
         )
         # The next steps' deep frame: that of the background-subtracted cube
         # (exact for one scale pair; with per-integration scales, those of the

@@ -24,13 +24,18 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.ndimage import binary_dilation, median_filter
 
-__all__ = ["HaloFit", "star_light", "halo_basis", "fit_halo", "HALO_POWERS"]
+__all__ = ["HaloFit", "star_light", "halo_basis", "fit_halo", "HALO_POWERS", "CALIBRATED_HALO"]
 
 #: Core radius of the halo kernel (rows); it only shapes the kernel within a
 #: few rows of the trace, where no pixel is fitted.
 HALO_CORE = 2.0
 #: Powers tried when the fall-off is fitted (the real WASP-39 frame gives 0.8–1.1).
 HALO_POWERS = tuple(np.round(np.arange(0.7, 1.65, 0.1), 2))
+#: Power and amplitude of the halo used where it cannot be fitted (SUBSTRIP96
+#: reads no row far enough from the star): the halo calibrated on the real
+#: WASP-39 SUBSTRIP256 median frame (docs/simulator.md), a property of the
+#: telescope's PSF rather than of one visit.
+CALIBRATED_HALO = (1.1, 0.0097)
 
 
 @dataclass
@@ -153,7 +158,7 @@ def _robust_lstsq(design, values, clip=4.0, iterations=4):
 
 
 def fit_halo(deep, template, scales, step, *, power=None, distance=30, threshold=0.25,
-             separate=True, clip=4.0, max_pixels=60000):
+             separate=True, clip=4.0, max_pixels=60000, fixed=None):
     """Fit the star's halo jointly with the background on the source-free pixels.
 
     The model ``s_left × template + s_right × template + a × H_p`` (``H_p``
@@ -190,6 +195,10 @@ def fit_halo(deep, template, scales, step, *, power=None, distance=30, threshold
         At most this many fit pixels (evenly subsampled), which bounds the
         cost; tens of thousands already determine three coefficients to
         well below the noise of the scale regions.
+    fixed : pair of float or None
+        ``(power, amplitude)`` of a halo taken as known instead of fitted
+        (a subarray that reads no row far from the star: `CALIBRATED_HALO`);
+        ``power``, when given, replaces its power.
 
     Returns
     -------
@@ -204,6 +213,10 @@ def fit_halo(deep, template, scales, step, *, power=None, distance=30, threshold
     if not source.any():
         # Nothing clearly above the background: there is no star to make a halo.
         return HaloFit(np.zeros(deep.shape, np.float32), 0.0, np.nan, scales, 0)
+    if fixed is not None:
+        p = fixed[0] if power is None else float(power)
+        return HaloFit((fixed[1] * halo_basis(source, p)).astype(np.float32),
+                       float(fixed[1]), p, scales, 0)
     near = binary_dilation(source > 0, structure=np.ones((2 * int(distance) + 1, 1), bool))
     fit = ~near & np.isfinite(deep) & np.isfinite(template) & (template > 0)
     rows, cols = np.nonzero(fit)

@@ -25,7 +25,7 @@ import bottleneck as bn
 import numpy as np
 from scipy.ndimage import median_filter
 
-from jwst_soss_custom._base.dq import FLAGS, nonzero, usable
+from jwst_soss_custom._base.dq import FLAGS, nonzero, unread, usable
 
 from jwst_soss_custom._base.geometry import reference_pixels
 
@@ -118,6 +118,7 @@ def bad_pixel_mask(data, dq):
     """
     bad = ~usable(data, dq)
     bad &= ~reference_pixels(data.shape[-2:])
+    bad &= ~unread(dq)
     return bad
 
 

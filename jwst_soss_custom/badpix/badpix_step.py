@@ -6,7 +6,7 @@ import numpy as np
 
 
 from jwst_soss_custom._base.dq import FLAGS
-from jwst_soss_custom._base.geometry import reference_pixels
+from jwst_soss_custom._base.geometry import non_science
 from jwst_soss_custom.exposure import check_integrations, empty_integrations
 from jwst_soss_custom.stpipe import SossStep
 
@@ -111,12 +111,12 @@ class SossBadpixStep(SossStep):
         """Spatial outliers and temporal noise; hands on the cleaned deep frame."""
         cache = context.step_cache(self.class_alias)
         if "spatial" not in cache:
-            cache.update(self._exposure_outliers(context.statistics))
+            cache.update(self._exposure_outliers(context.statistics, model.meta.subarray.name))
         context.statistics = cache["statistics"]
 
-    def _exposure_outliers(self, stats):
+    def _exposure_outliers(self, stats, subarray):
         """Spatial outliers, temporal noise and the cleaned deep frame of an exposure."""
-        refpix = reference_pixels(stats.deep.shape)
+        refpix = non_science(subarray, stats.deep.shape)
         spatial = np.zeros(stats.deep.shape, np.int8)
         if self.spatial:
             deep_sigma = _MEDIAN_EFFICIENCY * stats.err / np.sqrt(stats.nints)

@@ -25,7 +25,7 @@ def build_parser():
                         "(default): the same ramps through the official Detector1 steps and "
                         "ramp fitting; slopes: rateints drawn at the slope level (fast)")
     parser.add_argument("--subarray", default=None, choices=sorted(SUBARRAY_ROWS),
-                        help="SUBSTRIP256 (default) or SUBSTRIP96 (ramp levels)")
+                        help="SUBSTRIP256 (default) or SUBSTRIP96 (rows 10-105 of it)")
     parser.add_argument("--filter", default=None, choices=("CLEAR", "F277W"),
                         help="filter wheel: CLEAR (default) or F277W (order-0 location frames)")
     parser.add_argument("--jump-detection", default=None, choices=("truth", "jwst"),

@@ -137,8 +137,8 @@ class SimConfig:
         ramp fitting) or ``"uncal"`` (the raw ramps, with CRDS-format
         references for the official Detector1).
     subarray : str
-        ``"SUBSTRIP256"`` or ``"SUBSTRIP96"`` (rows 10-105 of SUBSTRIP256;
-        ramp levels only).
+        ``"SUBSTRIP256"`` or ``"SUBSTRIP96"`` (rows 10-105 of SUBSTRIP256,
+        frame time 2.214 s).
     filter : str
         ``"CLEAR"`` or ``"F277W"`` (only order-1 light at 2.42-3.13 um, the
         field-star order 0s at their real F277W brightness, a fainter
@@ -292,11 +292,6 @@ class SimConfig:
         if self.subarray not in SUBARRAY_ROWS:
             raise ValueError(
                 f"subarray={self.subarray!r}: choose one of {sorted(SUBARRAY_ROWS)}."
-            )
-        if self.subarray != "SUBSTRIP256" and self.level == "slopes":
-            raise ValueError(
-                f"subarray={self.subarray}: only the ramp levels (uncal, rateints) "
-                "simulate it; use level='uncal' or 'rateints'."
             )
         if self.filter not in ("CLEAR", "F277W"):
             raise ValueError(f"filter={self.filter!r}: SOSS uses CLEAR or F277W.")

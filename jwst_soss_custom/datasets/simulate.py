@@ -259,6 +259,8 @@ def _slope_segments(visit, out):
         # Detector1 leaves NaN in every array where a pixel is DO_NOT_USE.
         for key in ("data", "err", "var_poisson", "var_rnoise"):
             arrays[key][:, bad.flagged] = np.nan
+        # A smaller subarray reads some rows of the same scene (and 1/f).
+        arrays = {key: value[:, config.rows] for key, value in arrays.items()}
         model = build_segment(config, arrays, visit.times, seg, len(sizes), first, last)
         path = save_atomic(model, out / segment_filename(config, seg))
         del arrays, model

@@ -5,7 +5,7 @@ import logging
 import numpy as np
 
 from jwst_soss_custom._base.errors import SossInputError
-from jwst_soss_custom._base.geometry import reference_pixels
+from jwst_soss_custom._base.geometry import non_science
 from jwst_soss_custom.metadata import (
     CONTAMINATION_ATTRIBUTE,
     EXTRACTION_ATTRIBUTE,
@@ -87,7 +87,7 @@ class SossExtractStep(SossStep):
         solution = traces_for(model)
         nints, ny, nx = model.data.shape
         widths = self._widths()
-        refpix = reference_pixels((ny, nx))
+        refpix = non_science(model.meta.subarray.name, (ny, nx))
         order0 = getattr(model, ORDER0_ATTRIBUTE, None) if self.use_order0_mask else None
         if self.needs_whole_series() and nints < stats.nints:
             raise SossInputError(
@@ -98,7 +98,12 @@ class SossExtractStep(SossStep):
             )
         record = {"method": self.method, "box_mode": self.box_mode}
         spectra, geometry = {}, {}
+        unread = solution.record.get("orders_not_read", [])
         for order in self.orders:
+            if order in unread:
+                log.info("Order %d: not on the %s rows, not extracted.", order,
+                         model.meta.subarray.name)
+                continue
             if order not in solution.orders:
                 raise ValueError(
                     f"Order {order} has no trace in the solution (orders "

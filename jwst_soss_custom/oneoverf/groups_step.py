@@ -7,10 +7,14 @@ from stdatamodels.jwst.datamodels import dqflags
 
 from jwst_soss_custom._base.atomic import atomic_path
 from jwst_soss_custom._base.data import order3_centre
-from jwst_soss_custom._base.geometry import reference_pixels
+from jwst_soss_custom._base.geometry import (
+    SUBSTRIP256_SHAPE,
+    subarray_reference_pixels,
+    subarray_rows,
+)
 from jwst_soss_custom.stpipe import SossStep
 from jwst_soss_custom.tracing.refine import core_mask, refine_solution
-from jwst_soss_custom.tracing.tracing import predict_traces
+from jwst_soss_custom.tracing.tracing import drop_unread_orders, predict_traces
 
 from .groups import (
     fit_group_oneoverf,
@@ -82,10 +86,9 @@ class SossOneOverFGroupsStep(SossStep):
         cache = {} if context is None else context.step_cache(self.class_alias)
         if "ramp" not in cache:
             step = -(-nints // self.reference_integrations)
-            cache.update(self._star_model(model.data[::step], bad[::step],
-                                          model.meta.instrument.pupil_position))
+            cache.update(self._star_model(model.data[::step], bad[::step], model))
         ramp, keep, trace = cache["ramp"], cache["keep"], cache["trace"]
-        refpix = reference_pixels((ny, nx))
+        refpix = subarray_reference_pixels(model.meta.subarray.name)
         scale = ramp_scale(model.data, ramp, trace, bad)
         coef = fit_group_oneoverf(model.data, ramp, scale, keep, bad, self.degree, self.clip)
         leak = None
@@ -141,24 +144,33 @@ class SossOneOverFGroupsStep(SossStep):
         """
         cache = context.step_cache(self.class_alias)
         if "ramp" not in cache:
-            cache.update(self._star_model(model.data, _bad_groups(model),
-                                          model.meta.instrument.pupil_position))
+            cache.update(self._star_model(model.data, _bad_groups(model), model))
 
-    def _star_model(self, groups, bad, pwcpos):
-        """Median ramp, background pixels (away from every order) and the order-1 core."""
+    def _star_model(self, groups, bad, model):
+        """Median ramp, background pixels (away from every order) and the order-1 core.
+
+        The traces are found in the SUBSTRIP256 frame, where a smaller
+        subarray's rows are placed (SUBSTRIP96: order 1 refined, order 2's
+        predicted core masked where the subarray reads it).
+        """
         ramp = median_ramp(groups, bad)
         shape = ramp.shape[1:]
-        refpix = reference_pixels(shape)
-        solution = predict_traces(pwcpos, ncols=shape[1])
+        subarray = model.meta.subarray.name
+        rows = subarray_rows(subarray)
+        refpix = subarray_reference_pixels(subarray)
+        solution = predict_traces(model.meta.instrument.pupil_position, ncols=shape[1])
+        unread = drop_unread_orders(solution, subarray)
         if self.refine:
             # The charge of the median ramp is the deep frame here.
-            charge = np.nan_to_num(ramp[-1] - ramp[0]).astype(np.float32)
+            charge = np.full(SUBSTRIP256_SHAPE, np.nan, np.float32)
+            charge[rows] = np.nan_to_num(ramp[-1] - ramp[0])
             solution = refine_solution(charge, solution)
-        traces = [t.y for t in solution.orders.values()] + [order3_centre(shape[1])]
-        excluded = core_mask(traces, shape, self.mask_width / 2) | refpix
+        traces = [t.y for t in solution.orders.values()] + unread + [order3_centre(shape[1])]
+        excluded = core_mask(traces, SUBSTRIP256_SHAPE, self.mask_width / 2)[rows] | refpix
         if self.mask_file:
             excluded |= load_mask(self.mask_file, shape)
-        trace = core_mask([solution.orders[1].y], shape, self.scale_halfwidth) & ~refpix
+        trace = core_mask([solution.orders[1].y], SUBSTRIP256_SHAPE,
+                          self.scale_halfwidth)[rows] & ~refpix
         log.info("Group-level 1/f star model: median ramp of %d integrations.", len(groups))
         return {"ramp": ramp, "keep": ~excluded, "trace": trace}
 

@@ -6,7 +6,7 @@ import numpy as np
 
 from jwst_soss_custom._base.atomic import atomic_path
 from jwst_soss_custom._base.errors import SossInputError
-from jwst_soss_custom._base.geometry import reference_pixels
+from jwst_soss_custom._base.geometry import non_science
 from jwst_soss_custom.exposure import check_soss_model
 from jwst_soss_custom.metadata import ORDER0_ATTRIBUTE
 from jwst_soss_custom.references import read_image_arrays
@@ -70,7 +70,7 @@ class SossOneOverFStep(SossStep):
         """
         # Whether to skip is known from the metadata: no exposure statistics for it.
         model = self.prepare_output(input_data)
-        check_soss_model(model)
+        check_soss_model(model, frame=True, placed=context is not None)
         done = _group_level_cleaning(model)
         if done and not self.force:
             # Two cleanings would fight over the same offsets: after
@@ -151,7 +151,7 @@ class SossOneOverFStep(SossStep):
 
         ``order0`` defaults to the model's ``soss_order0_mask``.
         """
-        exclude = reference_pixels(shape)
+        exclude = non_science(model.meta.subarray.name, shape)
         if order0 is None:
             order0 = getattr(model, ORDER0_ATTRIBUTE, None)
         if order0 is not None:

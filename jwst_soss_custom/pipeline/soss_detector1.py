@@ -19,7 +19,7 @@ from jwst.superbias import SuperBiasStep
 from stdatamodels.jwst import datamodels
 from stdatamodels.jwst.datamodels import dqflags
 
-from jwst_soss_custom._base.geometry import SUBSTRIP256_SHAPE, reference_pixels
+from jwst_soss_custom._base.geometry import subarray_reference_pixels
 from jwst_soss_custom.chunks import ChunkContext, RampBudget, plan_chunks
 from jwst_soss_custom.metadata import apply_segment_identity, inherit_metadata, product_name
 from jwst_soss_custom.oneoverf.groups_step import SossOneOverFGroupsStep
@@ -111,13 +111,15 @@ class SossDetector1Pipeline(SossPipeline):
         config["steps"] = {name: dict(pars) for name, pars in cls.STEP_DEFAULTS.items()}
         return config
 
-    def process(self, input_data):
+    def process(self, input_data, *more_segments):
         """Reduce the raw ramps of every segment.
 
         Parameters
         ----------
         input_data : str, Path, RampModel, list, or association file
             The uncal segment(s) of one exposure (never modified).
+        *more_segments : str or Path
+            Further segment files (``strun soss_detector1 seg1.fits seg2.fits``).
 
         Returns
         -------
@@ -133,11 +135,11 @@ class SossDetector1Pipeline(SossPipeline):
         # their own, and dark_current/ramp_fit save their side products beside ours.
         self.dark_current.output_dir = self.output_dir
         self.ramp_fit.output_dir = self.output_dir
-        source = RampSource(input_data)
+        source = RampSource(self.gather_inputs(input_data, more_segments))
         # Models in memory cannot be sent to worker processes: one process then.
         executor = LocalExecutor(self.processes if source.paths is not None else 1)
         longest = max(s.stop - s.start for s in source.segments)
-        budget = RampBudget(self.memory_limit, source.ngroups, SUBSTRIP256_SHAPE, longest,
+        budget = RampBudget(self.memory_limit, source.ngroups, source.frame_shape, longest,
                             executor.workers(len(source.segments)))
         groups = [
             [(index, start - segment.start, stop - segment.start)
@@ -184,7 +186,7 @@ class SossDetector1Pipeline(SossPipeline):
                      count, step.reference_integrations)
         plan = source.sample(count)
         total = sum(len(range(start, stop, stride)) for _, start, stop, stride in plan)
-        shape = (total, source.ngroups, *SUBSTRIP256_SHAPE)
+        shape = (total, source.ngroups, *source.frame_shape)
         sample = datamodels.RampModel(data=np.empty(shape, np.float32),
                                       groupdq=np.empty(shape, np.uint8))
         row = 0
@@ -332,7 +334,7 @@ class SossDetector1Pipeline(SossPipeline):
                         # Its integrations weigh equally (same read noise): the
                         # leak of the mean scale.
                         _add_leak(rate.data[None], leak, [np.nanmean(segment.scale)],
-                                  rate.meta.exposure.group_time)
+                                  rate.meta.exposure.group_time, rate.meta.subarray.name)
                     self._save(rate, segment.name, "rate")
                 if self.save_results:
                     out.append(self._publish(segment, leak))
@@ -340,7 +342,7 @@ class SossDetector1Pipeline(SossPipeline):
                 rateints = collect(segment.rateints)
                 if leak is not None:
                     _add_leak(rateints.data, leak, segment.scale,
-                              rateints.meta.exposure.group_time)
+                              rateints.meta.exposure.group_time, rateints.meta.subarray.name)
                 out.append(rateints)
         return out
 
@@ -362,7 +364,8 @@ class SossDetector1Pipeline(SossPipeline):
         with fits.open(partial, mode="update", memmap=True) as hdul:
             hdul[0].header["FILENAME"] = final.name
             if leak is not None:
-                _add_leak(hdul["SCI"].data, leak, segment.scale, hdul[0].header["TGROUP"])
+                _add_leak(hdul["SCI"].data, leak, segment.scale, hdul[0].header["TGROUP"],
+                          hdul[0].header["SUBARRAY"])
         partial.replace(final)
         log.info("Saved model in %s", final)
         return str(final)
@@ -378,7 +381,7 @@ class SossDetector1Pipeline(SossPipeline):
         return self.save_model(model, output_file=model.meta.filename, suffix=False, force=True)
 
 
-def _add_leak(slopes, leak, scale, group_time):
+def _add_leak(slopes, leak, scale, group_time, subarray):
     """Add the 1/f leak of each integration's scale to its slopes (science pixels), in place.
 
     Parameters
@@ -388,10 +391,11 @@ def _add_leak(slopes, leak, scale, group_time):
     leak : ndarray (degree + 1, nx)
     scale : sequence of float (nints,)
     group_time : float
+    subarray : str
     """
     from jwst_soss_custom.oneoverf.groups import leak_slopes
 
-    science = ~reference_pixels(slopes.shape[1:])
+    science = ~subarray_reference_pixels(subarray)
     for i, value in enumerate(scale):
         added = leak_slopes(leak, [value], slopes.shape[1], group_time)[0]
         slopes[i] += np.where(science, added, np.float32(0))

@@ -13,6 +13,7 @@ from jwst_soss_custom.background import SossBackgroundStep
 from jwst_soss_custom.badpix import SossBadpixStep
 from jwst_soss_custom.chunks import ChunkContext, MemoryBudget, plan_chunks
 from jwst_soss_custom._base.errors import SossInputError
+from jwst_soss_custom._base.geometry import subarray_rows
 from jwst_soss_custom.exposure import flag_empty_integrations
 from jwst_soss_custom.metadata import (
     apply_segment_identity,
@@ -89,13 +90,16 @@ class SossSpec2Pipeline(SossPipeline):
         spec["steps"]["photom"]["skip"] = "boolean(default=True)"
         return spec
 
-    def process(self, input_data):
+    def process(self, input_data, *more_segments):
         """Reduce one exposure.
 
         Parameters
         ----------
         input_data : str, Path, CubeModel, list, or association file
             The rateints segment(s) of one exposure (never modified).
+        *more_segments : str or Path
+            Further segment files, as ``strun soss_spec2 seg1.fits seg2.fits``
+            gives them.
 
         Returns
         -------
@@ -109,7 +113,7 @@ class SossSpec2Pipeline(SossPipeline):
         # meta.filename, so segments keep their official names.
         self.output_use_model = True
         self.suffix = False
-        source = ExposureSource(input_data)
+        source = ExposureSource(self.gather_inputs(input_data, more_segments))
         # Models in memory cannot be sent to worker processes: one process then.
         executor = LocalExecutor(self.processes if source.paths is not None else 1)
         budget = MemoryBudget(self.memory_limit, source.nints, source.frame_shape,
@@ -242,9 +246,14 @@ class SossSpec2Pipeline(SossPipeline):
         return hand_over(product, scratch)
 
     def _save_calints(self, pieces, segment):
-        """Write a segment's cleaned integrations from its chunks' rows (`_rows`)."""
+        """Write a segment's cleaned integrations from its chunks' rows (`_rows`).
+
+        In the subarray's own rows (SUBSTRIP96: the rows it read), as the
+        input segment.
+        """
+        rows = subarray_rows(segment.model.meta.subarray.name)
         calints = datamodels.CubeModel(
-            **{name: np.concatenate([getattr(p, name) for p in pieces])
+            **{name: np.concatenate([getattr(p, name)[:, rows] for p in pieces])
                for name in ("data", "err", "dq")}
         )
         inherit_metadata(calints, pieces[0])

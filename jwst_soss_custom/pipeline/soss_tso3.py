@@ -115,13 +115,15 @@ class SossTso3Pipeline(SossPipeline):
         finally:
             self.output_file = output_file
 
-    def process(self, input_data):
+    def process(self, input_data, *more_segments):
         """Stitch the segments and make the light curves.
 
         Parameters
         ----------
         input_data : str, Path, TSOMultiSpecModel, or list of them
             Level-3 association, x1dints file(s) or model(s).
+        *more_segments : str or Path
+            Further x1dints files (``strun soss_tso3 seg1.fits seg2.fits``).
 
         Returns
         -------
@@ -134,7 +136,8 @@ class SossTso3Pipeline(SossPipeline):
                 "steps.fit is on but has no orbital period: give it in days "
                 "(--steps.fit.period=4.0552941, or steps={'fit': {'period': ...}})."
             )
-        models, product, paths, asn = self._open_inputs(input_data)
+        models, product, paths, asn = self._open_inputs(
+            self.gather_inputs(input_data, more_segments))
         try:
             stitched = stitch_x1dints(models, wave_tolerance=self.wave_tolerance)
         finally:

@@ -14,12 +14,24 @@ import numpy as np
 from astropy.table import Table
 from pastasoss.soss_traces import get_soss_traces
 
-from jwst_soss_custom._base.geometry import NX
+from jwst_soss_custom._base.errors import SossInputError
+from jwst_soss_custom._base.geometry import NX, subarray_rows
 from jwst_soss_custom.metadata import TRACES_ATTRIBUTE, plain_record
 
-__all__ = ["OrderTrace", "TraceSolution", "predict_traces", "model_trace", "MODEL_ATTRIBUTE"]
+__all__ = [
+    "OrderTrace",
+    "TraceSolution",
+    "predict_traces",
+    "model_trace",
+    "drop_unread_orders",
+    "MODEL_ATTRIBUTE",
+]
 
 log = logging.getLogger(__name__)
+
+#: Rows of an order's core (either side of its centre) a subarray must read
+#: for the order to be traced: its profile's core is ~10 rows wide each side.
+TRACE_MARGIN = 10.0
 
 #: Name of the model attribute that carries the trace solution.
 MODEL_ATTRIBUTE = TRACES_ATTRIBUTE
@@ -173,3 +185,40 @@ def predict_traces(pwcpos, orders=SUPPORTED_ORDERS, ncols=NX):
         wave[x[keep]] = mwave[keep]
         solution.orders[order] = OrderTrace(order, y, wave)
     return solution
+
+
+def drop_unread_orders(solution, subarray, margin=TRACE_MARGIN):
+    """Leave out the orders a subarray does not read (SUBSTRIP96: order 2).
+
+    An order is kept when its centre lies at least ``margin`` rows inside
+    the rows the subarray reads over 90 % of its columns; what is left out
+    is logged and recorded (``solution.record["orders_not_read"]``).
+
+    Parameters
+    ----------
+    solution : `TraceSolution`
+        Modified in place.
+    subarray : str
+    margin : float
+        Rows of the profile core that must be read on both sides of the centre.
+
+    Returns
+    -------
+    list of ndarray
+        The predicted centres (per column) of the orders left out.
+    """
+    rows = subarray_rows(subarray)
+    dropped = []
+    for order in sorted(solution.orders):
+        y = solution.orders[order].y
+        inside = (y >= rows.start + margin) & (y <= rows.stop - 1 - margin)
+        if np.count_nonzero(inside) >= 0.9 * np.count_nonzero(np.isfinite(y)):
+            continue
+        dropped.append(solution.orders.pop(order).y)
+        solution.record.setdefault("orders_not_read", []).append(order)
+        log.info("Order %d is not traced or extracted: %s reads rows %d-%d of the SUBSTRIP256 "
+                 "frame, and its trace lies outside them.", order, subarray, rows.start,
+                 rows.stop - 1)
+    if not solution.orders:
+        raise SossInputError(f"No order to trace lies on the {subarray} rows: check orders.")
+    return dropped

@@ -7,7 +7,7 @@ import numpy as np
 
 from jwst_soss_custom._base.data import order3_centre
 from jwst_soss_custom._base.errors import SossInputError
-from jwst_soss_custom._base.geometry import reference_pixels
+from jwst_soss_custom._base.geometry import non_science, reference_pixels
 from jwst_soss_custom.ecsv import write_ecsv
 from jwst_soss_custom.metadata import (
     CONTAMINATION_ATTRIBUTE,
@@ -24,7 +24,7 @@ from .refine import (
     refine_solution,
     stability_regressors,
 )
-from .tracing import MODEL_ATTRIBUTE, TraceSolution, predict_traces
+from .tracing import MODEL_ATTRIBUTE, TraceSolution, drop_unread_orders, predict_traces
 from .wavecal import check_wavelengths, load_line_list
 
 __all__ = ["SossTracingStep", "traces_for", "ORDER0_ATTRIBUTE", "read_order0_file",
@@ -40,6 +40,9 @@ CANDIDATE_QUALITY = 0.25
 #: half-power point: an F277W exposure shows order 1 only beyond it, and no
 #: order 2 or 3 at all.
 F277W_BLUE_EDGE = 2.35
+#: Rows either side of an untraced order's centre kept out of the searches
+#: for field stars and order 0s (as order 3's band).
+UNTRACED_HALFWIDTH = 26.0
 
 
 class SossTracingStep(SossStep):
@@ -113,7 +116,7 @@ class SossTracingStep(SossStep):
             start = model.meta.exposure.integration_start or 1
             regressors = stability_regressors(
                 model.data, model.dq, deep, solution.orders[1].y, cols,
-                self.regressor_halfwidth, exclude=mask | reference_pixels((ny, nx)),
+                self.regressor_halfwidth, exclude=mask | non_science(model.meta.subarray.name, (ny, nx)),
                 int_start=start,
             )
             setattr(model, REGRESSORS_ATTRIBUTE, regressors)
@@ -156,6 +159,12 @@ class SossTracingStep(SossStep):
         nx = stats.deep.shape[1]
         solution = predict_traces(pwcpos, self.orders, nx)
         solution.record["order3"] = "not traced or extracted: pastasoss has no order-3 model"
+        dropped = drop_unread_orders(solution, model.meta.subarray.name)
+        # Pixels left out of the contaminant searches: no science data
+        # (reference pixels, rows not read), and the cores of the orders not
+        # traced, whose light is there but not modelled (as order 3's below).
+        outside = non_science(model.meta.subarray.name, stats.deep.shape)
+        outside |= core_mask(dropped, stats.deep.shape, UNTRACED_HALFWIDTH)
         if self.refine:
             solution = refine_solution(
                 stats.deep, solution, self.refine_width, self.refine_isolation,
@@ -178,7 +187,7 @@ class SossTracingStep(SossStep):
                     degree=self.refine_degree, dx=shifts,
                 )
         if not (self.field_traces or self.field_catalog or self.overlap_model):
-            mask = self._order0_mask(stats.deep, stats.noise, solution)
+            mask = self._order0_mask(stats.deep, stats.noise, solution, outside)
             return {"solution": solution, "mask": mask, "contamination": None}
         # Field stars' traces first: the order-0 search would take pieces of
         # them for order 0s. The order 0s are then searched for without the
@@ -191,10 +200,10 @@ class SossTracingStep(SossStep):
         # A candidate is refitted without the order 0s before it is judged
         # (they spoil the fit of the trace they sit on): a lower bar here.
         start = time.perf_counter()
-        first = self._contamination(stats.deep, solution, nothing, shifts,
+        first = self._contamination(stats.deep, solution, nothing, shifts, outside,
                                     min_quality=CANDIDATE_QUALITY, overlap=False)
-        mask = self._order0_mask(stats.deep - first.field, stats.noise, solution)
-        contamination = self._contamination(stats.deep, solution, mask, first.stars)
+        mask = self._order0_mask(stats.deep - first.field, stats.noise, solution, outside)
+        contamination = self._contamination(stats.deep, solution, mask, first.stars, outside)
         contamination.record["search"] = first.record["search"]
         log.info("Field-star traces: %d modelled (%s), order overlap %s (%.1f s with the "
                  "order-0 search)",
@@ -205,11 +214,12 @@ class SossTracingStep(SossStep):
         solution.record["contamination"] = contamination.record
         return {"solution": solution, "mask": mask, "contamination": contamination}
 
-    def _contamination(self, deep, solution, order0, shifts, min_quality=None, overlap=None):
+    def _contamination(self, deep, solution, order0, shifts, outside, min_quality=None,
+                       overlap=None):
         """Field stars' traces (searched for when ``shifts`` is None) and the orders' wings."""
         shape = deep.shape
         # Order 3 is not traced; its band is left out of the fit like the order 0s.
-        excluded = order0 | reference_pixels(shape) | core_mask(
+        excluded = order0 | outside | core_mask(
             [order3_centre(shape[1])], shape, 26.0)
         return contamination_model(
             deep, {o: t.y for o, t in solution.orders.items()},
@@ -231,7 +241,7 @@ class SossTracingStep(SossStep):
                         "the target's traces (fit quality %.2f): not modelled; check the deep "
                         "frame there.", star["dx"], star["dy"], star["quality"])
 
-    def _order0_mask(self, deep, noise, solution):
+    def _order0_mask(self, deep, noise, solution, outside):
         """Contaminant mask from the deep frame and/or the user's file."""
         shape = deep.shape
         mask = np.zeros(shape, bool)
@@ -239,7 +249,7 @@ class SossTracingStep(SossStep):
                           self.order0_core_halfwidth)
         # Order 3 is faint (~1 DN/s): only its centre would fake detections.
         cores |= core_mask([order3_centre(shape[1])], shape, self.order0_core_halfwidth / 2)
-        cores |= reference_pixels(shape)
+        cores |= outside
         catalog = []
         if self.order0_detect:
             found, catalog = detect_order0(deep, noise, cores, self.order0_threshold)
