@@ -104,8 +104,9 @@ def check_header_numbers(header, name):
 def check_soss_model(model, *, require_pwcpos=True, ndim=3, frame=False, placed=False):
     """Raise `SossInputError` unless ``model`` is a SOSS time series the package reduces.
 
-    SUBSTRIP256 everywhere; SUBSTRIP96 rateints/calints through `soss_spec2`,
-    which places their rows in the SUBSTRIP256 frame (`ExposureSource`).
+    SUBSTRIP256 everywhere; SUBSTRIP96 through the pipelines (`soss_detector1`
+    on its own rows, `soss_spec2` with its rows placed in the SUBSTRIP256
+    frame by `ExposureSource`), not through a step run on its own.
 
     Parameters
     ----------

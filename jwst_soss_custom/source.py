@@ -281,13 +281,14 @@ class ExposureSource:
         first_row = max(rows.start, self.rows_read.start)
         last_row = max(first_row, min(rows.stop, self.rows_read.stop))
         inside = slice(first_row - rows.start, last_row - rows.start)
-        read = {name: array[:, inside] for name, array in out.items()}
-        if inside != slice(0, shape[1]):
+        partial = inside != slice(0, shape[1])
+        read = out
+        if partial:
             # Rows the subarray does not have: no data, never science.
             for name, array in out.items():
                 array[...] = UNREAD[name]
             # Positioned reads need contiguous buffers.
-            read = {name: np.empty_like(array) for name, array in read.items()}
+            read = {name: np.empty_like(array[:, inside]) for name, array in out.items()}
         in_file = slice(first_row - self.rows_read.start, last_row - self.rows_read.start)
         for part, seg in zip(self._parts, self.segments, strict=True):
             first, last = max(start, seg.start), min(stop, seg.stop)
@@ -295,8 +296,8 @@ class ExposureSource:
                 for name, array in read.items():
                     part.read(name, first - seg.start, last - seg.start, in_file,
                               array[first - start : last - start])
-        for name, array in read.items():
-            if array.base is not out[name]:
+        if partial:
+            for name, array in read.items():
                 out[name][:, inside] = array
         return out
 
