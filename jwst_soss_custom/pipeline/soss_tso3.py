@@ -30,6 +30,7 @@ from jwst_soss_custom._base.errors import SossInputError
 from jwst_soss_custom.exposure import read_association
 from jwst_soss_custom.fitting import SossFitStep
 from jwst_soss_custom.lightcurves import SossLightCurvesStep, stitch_x1dints
+from jwst_soss_custom.lightcurves.stitching import detach_x1dints
 from jwst_soss_custom.lightcurves.modes import as_x1dints
 from jwst_soss_custom.stpipe import SossPipeline
 
@@ -246,10 +247,14 @@ class SossTso3Pipeline(SossPipeline):
                 paths.append(path)
                 readable = as_x1dints(model, path or model.meta.filename or "input model",
                                       "soss_tso3")
-                if readable is not model:  # converted: a new model in memory
-                    if path is not None:
-                        model.close()
-                    models[-1], paths[-1] = readable, path
+                if path is not None:
+                    # Read from a file: its tables once, in memory, and the
+                    # file closed before the next (`detach_x1dints`); a
+                    # converted model is in memory already.
+                    if readable is model:
+                        readable = detach_x1dints(model)
+                    model.close()
+                models[-1], paths[-1] = readable, path
         except Exception:
             for model, path in zip(models, paths, strict=True):
                 if path is not None:
