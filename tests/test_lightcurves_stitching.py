@@ -55,6 +55,29 @@ def test_shuffled_segments_are_put_in_integration_order(fresh):
         np.testing.assert_array_equal(_int_num(model), ints)
 
 
+def test_consume_gives_the_same_product_and_empties_the_list(segments, tmp_path):
+    """consume=True (soss_tso3, which owns its inputs): the list emptied, the same product."""
+    from jwst_soss_custom.lightcurves.stitching import detach_x1dints
+
+    kept = stitch_x1dints([m.copy() for m in segments])
+    # As soss_tso3 reads them: from files, detached, the files closed.
+    given = []
+    for model in segments:
+        model.save(tmp_path / model.meta.filename)
+        with datamodels.open(tmp_path / model.meta.filename) as opened:
+            given.append(detach_x1dints(opened))
+    consumed = stitch_x1dints(given, consume=True)
+    assert given == []
+    for a, b in zip(kept.spec, consumed.spec, strict=True):
+        assert a.spectral_order == b.spectral_order
+        for name in a.spec_table.columns.names:
+            np.testing.assert_array_equal(a.spec_table[name], b.spec_table[name], err_msg=name)
+            assert a.spec_table.columns[name].unit == b.spec_table.columns[name].unit
+    np.testing.assert_array_equal(kept.int_times, consumed.int_times)
+    assert consumed.meta.filename == kept.meta.filename
+    assert consumed.meta.exposure.integration_end == NINTS
+
+
 def test_missing_segment_warns_and_leaves_a_gap(fresh, caplog):
     with caplog.at_level(logging.WARNING, logger="jwst_soss_custom"):
         stitched = stitch_x1dints([fresh[0], fresh[1], fresh[3]])

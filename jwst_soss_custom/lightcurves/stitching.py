@@ -75,17 +75,28 @@ def copy_spec(spec, table=None):
     -------
     `~stdatamodels.jwst.datamodels.TSOSpecModel`
     """
+    return _new_spec(*_spec_head(spec), np.array(spec.spec_table) if table is None else table)
+
+
+def _spec_head(spec):
+    """A spectrum's attributes but its table, and its columns' units."""
+    attributes = {key: copy.deepcopy(value) for key, value in spec.instance.items()
+                  if key != "spec_table"}
+    units = {column.name: column.unit for column in spec.spec_table.columns}
+    return attributes, units
+
+
+def _new_spec(attributes, units, table):
+    """A `TSOSpecModel` of these attributes and table, the columns given their units."""
     # The values come from a validated spectrum: validating each assignment
     # again only costs time (a schema walk and a copy of the table each).
     part = datamodels.TSOSpecModel(validate_on_assignment=False)
-    for key, value in spec.instance.items():
-        if key != "spec_table":
-            setattr(part, key, copy.deepcopy(value))
-    part.spec_table = np.array(spec.spec_table) if table is None else table
-    units = spec.spec_table.columns
-    for name in part.spec_table.columns.names:
-        if name in units.names:
-            part.spec_table.columns[name].unit = units[name].unit
+    for key, value in attributes.items():
+        setattr(part, key, value)
+    part.spec_table = table
+    for column in part.spec_table.columns:
+        if column.name in units:
+            column.unit = units[column.name]
     return part
 
 
@@ -117,7 +128,7 @@ def detach_x1dints(model):
     return out
 
 
-def stitch_x1dints(models, names=None, wave_tolerance=1e-4):
+def stitch_x1dints(models, names=None, wave_tolerance=1e-4, consume=False):
     """Concatenate the integrations of several ``x1dints`` segments.
 
     Parameters
@@ -131,6 +142,12 @@ def stitch_x1dints(models, names=None, wave_tolerance=1e-4):
     wave_tolerance : float
         Largest absolute difference allowed between the wavelength grids of
         the segments (unit of the WAVELENGTH column, micron).
+    consume : bool
+        Empty the list ``models`` once read (a caller that owns the models
+        and keeps no other reference to them): each order's input tables are
+        then freed as soon as that order is stitched, so the peak is the
+        inputs and one order's product rather than the inputs and the whole
+        product.
 
     Returns
     -------
@@ -149,7 +166,7 @@ def stitch_x1dints(models, names=None, wave_tolerance=1e-4):
         If the segments disagree on exposure, orders, number of columns,
         columns or wavelength grid, or if an integration appears twice.
     """
-    models = list(models)
+    given, models = models, list(models)
     if not models:
         raise SossInputError("No x1dints segments were given to stitch.")
     if names is None:
@@ -163,7 +180,7 @@ def stitch_x1dints(models, names=None, wave_tolerance=1e-4):
             )
     _check_same_exposure(models, names)
 
-    pieces = {}  # order -> list of (name, table, spec node)
+    pieces, heads = {}, {}  # order -> list of (name, table); order -> `_spec_head`
     for model, name in zip(models, names, strict=True):
         for spec in model.spec:
             if spec.spectral_order is None:
@@ -172,13 +189,39 @@ def stitch_x1dints(models, names=None, wave_tolerance=1e-4):
                     "carry one spectrum table per order. Re-extract the segment."
                 )
             order = int(spec.spectral_order)
-            pieces.setdefault(order, []).append((name, np.asarray(spec.spec_table), spec))
+            pieces.setdefault(order, []).append((name, np.asarray(spec.spec_table)))
+            heads.setdefault(order, spec)
     _check_same_orders(models, names)
 
-    stitched = {
-        order: _stitch_order(order, parts, wave_tolerance) for order, parts in pieces.items()
-    }
-    orders = sorted(stitched)
+    first = int(np.argmin([_first_int(model) for model in models]))
+    # Built without validating each assignment: every value comes from the
+    # validated segments, and the ~130 schema walks (those of the tables
+    # copying them out of their FITS_rec) cost as much as the stitching
+    # itself (0.6 s for a full exposure). The product is validated when
+    # saved, and the model returned validates assignments again.
+    output = datamodels.TSOMultiSpecModel(validate_on_assignment=False)
+    inherit_metadata(output, models[first])
+    int_times = _stitch_int_times(models)
+    if int_times is not None:
+        output.int_times = int_times
+    regressors = _stitch_regressors(models, names)
+    if regressors is not None:
+        setattr(output, REGRESSORS_ATTRIBUTE, regressors)
+    heads = {order: _spec_head(spec) for order, spec in heads.items()}
+    nints = models[0].meta.exposure.nints
+    segments = sorted(
+        {int(m.meta.exposure.segment_number) for m in models if m.meta.exposure.segment_number}
+    )
+    if consume:
+        # From here the tables are held by `pieces` alone: each order's go
+        # once stitched.
+        given.clear()
+    del models
+
+    orders = sorted(pieces)
+    stitched = {}
+    for order in orders:
+        stitched[order] = _stitch_order(order, pieces.pop(order), wave_tolerance)
     # A copy: a view of the column would keep the whole table alive.
     int_num = np.array(stitched[orders[0]]["INT_NUM"])
     for order in orders[1:]:
@@ -191,33 +234,17 @@ def stitch_x1dints(models, names=None, wave_tolerance=1e-4):
                 "segment must have the same integrations in every order. Re-extract the "
                 "segments or leave the inconsistent one out."
             )
-    _warn_gaps(models, names, int_num)
-
-    first = min(range(len(models)), key=lambda i: _first_int(models[i]))
-    # Built without validating each assignment: every value comes from the
-    # validated segments, and the ~130 schema walks (those of the tables
-    # copying them out of their FITS_rec) cost as much as the stitching
-    # itself (0.6 s for a full exposure). The product is validated when
-    # saved, and the model returned validates assignments again.
-    output = datamodels.TSOMultiSpecModel(validate_on_assignment=False)
-    inherit_metadata(output, models[first])
-    int_times = _stitch_int_times(models)
-    if int_times is not None:
-        output.int_times = int_times
+    _warn_gaps(nints, segments, names, int_num)
     output.meta.exposure.integration_start = int(int_num[0])
     output.meta.exposure.integration_end = int(int_num[-1])
     output.meta.exposure.segment_number = None
-    regressors = _stitch_regressors(models, names)
-    if regressors is not None:
-        setattr(output, REGRESSORS_ATTRIBUTE, regressors)
     for order in orders:
-        node = pieces[order][0][2]
         # Each table handed over (and let go) in turn: the spectrum model
         # makes its own FITS table of it.
-        output.spec.append(copy_spec(node, stitched.pop(order)))
+        output.spec.append(_new_spec(*heads[order], stitched.pop(order)))
     log.info(
         "Stitched %d segment(s): %d integrations (%s), orders %s.",
-        len(models),
+        len(names),
         int_num.size,
         integer_runs(int_num),
         ", ".join(str(o) for o in orders),
@@ -273,10 +300,10 @@ def _grid(name, order, table, tolerance):
 
 def _stitch_order(order, parts, tolerance):
     """Concatenate and sort the tables of one order, after checking them."""
-    ref_name, ref_table, _ = parts[0]
+    ref_name, ref_table = parts[0]
     ref_grid = _grid(ref_name, order, ref_table, tolerance)
     tables = [ref_table]
-    for name, table, _ in parts[1:]:
+    for name, table in parts[1:]:
         if table.dtype.names != ref_table.dtype.names:
             extra = set(table.dtype.names) ^ set(ref_table.dtype.names)
             raise SossInputError(
@@ -319,7 +346,7 @@ def _stitch_order(order, parts, tolerance):
 def _raise_duplicates(order, parts, duplicated):
     involved = []
     sets = []
-    for name, table, _ in parts:
+    for name, table in parts:
         ints = np.unique(table["INT_NUM"])
         if np.intersect1d(ints, duplicated).size or ints.size != table.size:
             involved.append(f"{name} (integrations {integer_runs(ints)})")
@@ -333,9 +360,12 @@ def _raise_duplicates(order, parts, duplicated):
     )
 
 
-def _warn_gaps(models, names, int_num):
-    """Warn about integrations (or segments) missing from the stitched series."""
-    nints = models[0].meta.exposure.nints
+def _warn_gaps(nints, segments, names, int_num):
+    """Warn about integrations (or segments) missing from the stitched series.
+
+    ``nints`` is the exposure's NINTS (or None), ``segments`` the segment
+    numbers given.
+    """
     last = int(int_num[-1])
     if nints is not None and int(nints) >= last:
         expected = np.arange(1, int(nints) + 1)
@@ -344,9 +374,6 @@ def _warn_gaps(models, names, int_num):
     missing = np.setdiff1d(expected, int_num)
     if missing.size == 0:
         return
-    segments = sorted(
-        {int(m.meta.exposure.segment_number) for m in models if m.meta.exposure.segment_number}
-    )
     hint = ""
     if segments:
         absent = sorted(set(range(1, segments[-1] + 1)) - set(segments))

@@ -139,12 +139,12 @@ class SossTso3Pipeline(SossPipeline):
             )
         models, product, paths, asn = self._open_inputs(
             self.gather_inputs(input_data, more_segments))
-        try:
-            stitched = stitch_x1dints(models, wave_tolerance=self.wave_tolerance)
-        finally:
-            for model, path in zip(models, paths, strict=True):
-                if path is not None:
-                    model.close()
+        # Files were read into memory and closed (`detach_x1dints`); the
+        # stitching may then let each order's inputs go once stitched. Models
+        # given in memory are the caller's: only read.
+        owned = all(path is not None for path in paths)
+        stitched = stitch_x1dints(models, wave_tolerance=self.wave_tolerance, consume=owned)
+        models.clear()
 
         if self.output_file is not None:
             product = product_name_from_filename(self.output_file)
