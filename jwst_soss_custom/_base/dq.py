@@ -11,7 +11,7 @@ read (`~jwst_soss_custom.source.ExposureSource`).
 import numpy as np
 from stdatamodels.jwst.datamodels import dqflags
 
-__all__ = ["FLAGS", "usable", "unread", "nonzero"]
+__all__ = ["FLAGS", "usable", "nonzero"]
 
 #: The standard jwst pixel flags by name, as a plain mapping (as stcal takes them).
 FLAGS = dict(dqflags.pixel)
@@ -58,20 +58,6 @@ def _usable(data, dq, out):
     out |= flags == _ESTIMATED
     out |= flags == _DO_NOT_USE | _ESTIMATED
     out &= np.isfinite(data)
-
-
-def unread(dq):
-    """Pixels the subarray did not read (flagged NON_SCIENCE): nothing to repair there.
-
-    Parameters
-    ----------
-    dq : ndarray of uint32
-
-    Returns
-    -------
-    ndarray of bool
-    """
-    return (dq & _NON_SCIENCE) != 0
 
 
 def nonzero(mask):

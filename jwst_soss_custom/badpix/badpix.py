@@ -25,7 +25,7 @@ import bottleneck as bn
 import numpy as np
 from scipy.ndimage import median_filter
 
-from jwst_soss_custom._base.dq import FLAGS, nonzero, unread, usable
+from jwst_soss_custom._base.dq import FLAGS, nonzero, usable
 
 from jwst_soss_custom._base.geometry import reference_pixels
 
@@ -44,7 +44,7 @@ MAD_TO_SIGMA = 1.4826
 
 
 def clean_cube(data, err, dq, spatial, sigma, deep, *, temporal_threshold=6.0,
-               temporal_window=5, max_distance=4, core=slice(None)):
+               temporal_window=5, max_distance=4, core=slice(None), outside=None):
     """Flag and replace the bad pixels of a cube in place: the step's whole work on arrays.
 
     Temporal outliers (with a threshold) take the running median of their
@@ -73,6 +73,10 @@ def clean_cube(data, err, dq, spatial, sigma, deep, *, temporal_threshold=6.0,
         Farthest column used to interpolate.
     core : slice
         Integrations counted in the returned numbers (a chunk's own).
+    outside : ndarray (ny, nx) of bool or None
+        Pixels without science data, never searched or replaced
+        (`~jwst_soss_custom._base.geometry.non_science`); default the
+        SUBSTRIP256 reference pixels.
 
     Returns
     -------
@@ -81,8 +85,8 @@ def clean_cube(data, err, dq, spatial, sigma, deep, *, temporal_threshold=6.0,
         interpolated from their time series instead) and ``n_elements`` (of
         the core).
     """
-    refpix = reference_pixels(data.shape[1:])
-    bad = bad_pixel_mask(data, dq)
+    refpix = reference_pixels(data.shape[1:]) if outside is None else outside
+    bad = bad_pixel_mask(data, dq, refpix)
     counts = {"n_flagged": int(np.count_nonzero(bad[core])), "n_temporal": 0,
               "n_spatial": int(np.count_nonzero(spatial)), "n_elements": bad[core].size}
     if temporal_threshold is not None:
@@ -104,21 +108,22 @@ def clean_cube(data, err, dq, spatial, sigma, deep, *, temporal_threshold=6.0,
     return counts
 
 
-def bad_pixel_mask(data, dq):
-    """Pixels to replace: flagged DO_NOT_USE or non-finite, reference pixels excluded.
+def bad_pixel_mask(data, dq, outside=None):
+    """Pixels to replace: flagged DO_NOT_USE or non-finite, non-science pixels excluded.
 
     Parameters
     ----------
     data : ndarray (nints, ny, nx)
     dq : ndarray of uint32, same shape
+    outside : ndarray (ny, nx) of bool or None
+        Pixels without science data; default the reference pixels.
 
     Returns
     -------
     ndarray of bool, same shape
     """
     bad = ~usable(data, dq)
-    bad &= ~reference_pixels(data.shape[-2:])
-    bad &= ~unread(dq)
+    bad &= ~(reference_pixels(data.shape[-2:]) if outside is None else outside)
     return bad
 
 

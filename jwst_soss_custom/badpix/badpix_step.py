@@ -78,6 +78,7 @@ class SossBadpixStep(SossStep):
             model.data, model.err, model.dq, spatial, cache["sigma"], stats.deep,
             temporal_threshold=self.temporal_threshold if search else None,
             temporal_window=self.temporal_window, max_distance=self.max_distance, core=core,
+            outside=non_science(model.meta.subarray.name, model.data.shape[1:]),
         )
         log.info(
             "Bad pixels replaced: %d flagged/non-finite (%.4f%% of the cube), %d spatial "
