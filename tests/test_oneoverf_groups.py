@@ -231,3 +231,31 @@ def test_columns_without_background_get_no_offset():
     coef = column_offsets(residual, keep, degree=1)
     assert np.isfinite(coef[:, :, 0]).all() and np.isnan(coef[:, :, 1:]).all()
     np.testing.assert_allclose(coef[0, :, 0], 1.0)
+
+
+def test_one_sided_columns_take_an_offset_not_an_extrapolated_slope():
+    """Background only below the trace (SUBSTRIP96's red end): the median, no slope."""
+    rng = np.random.default_rng(3)
+    ny, nx = 60, 400
+    rows = np.arange(ny)[:, None]
+    # A constant 1/f offset of 5 DN plus white noise of 1 DN; the fit pixels
+    # are rows 0-19 only (the trace, at row 40, and the rows around it are not
+    # background).
+    residual = (5.0 + rng.normal(0, 1.0, (1, ny, nx))).astype(np.float32)
+    keep = np.broadcast_to(rows < 20, (ny, nx))
+    one_sided = np.arange(nx) < nx // 2
+    free = column_offsets(residual, keep, degree=1)
+    held = column_offsets(residual, keep, degree=1, one_sided=one_sided)
+    np.testing.assert_array_equal(held[:, :, ~one_sided], free[:, :, ~one_sided])
+    assert (held[1][:, one_sided] == 0).all()
+    np.testing.assert_array_equal(held[0][:, one_sided],
+                                  np.median(residual[:, :20, one_sided], axis=1))
+    # At the trace the offset is the median's: its error is that of a median
+    # of 20 values (1.2533 / sqrt(20) DN, within the 10 % an RMS over 200
+    # columns is known to); the line fitted on rows 0-19 and extrapolated
+    # there errs by more than twice as much.
+    u = (40 - ny / 2) / ny
+    rms_held = np.sqrt(np.mean((held[0][:, one_sided] - 5.0) ** 2))
+    rms_free = np.sqrt(np.mean((free[0][:, one_sided] + free[1][:, one_sided] * u - 5.0) ** 2))
+    assert abs(rms_held / (1.2533 / np.sqrt(20)) - 1) < 3 * 0.05
+    assert rms_free > 2 * rms_held

@@ -136,7 +136,7 @@ def column_sky(ramp, keep):
     return np.nan_to_num(sky).astype(np.float32)[:, None, :]
 
 
-def column_offsets(residual, keep, degree=0, clip=4.0):
+def column_offsets(residual, keep, degree=0, clip=4.0, one_sided=None):
     """Per-column 1/f of the groups of one integration, fitted on background pixels.
 
     Parameters
@@ -151,6 +151,10 @@ def column_offsets(residual, keep, degree=0, clip=4.0):
         squares after the values beyond ``clip`` robust sigmas from the
         median are left out.
     clip : float
+    one_sided : ndarray of bool (nx,) or None
+        Columns whose fit pixels lie on one side of the trace only: a slope
+        along the column would be extrapolated to the trace, so these take
+        the median alone (higher terms 0).
 
     Returns
     -------
@@ -184,6 +188,9 @@ def column_offsets(residual, keep, degree=0, clip=4.0):
     solved = np.linalg.solve(gram, rhs[..., None])[..., 0]  # (ngroups, nx, degree+1)
     coef = np.moveaxis(solved, -1, 0)
     coef[:, ~enough] = np.nan
+    if one_sided is not None:
+        coef[0][:, one_sided] = median[:, one_sided]
+        coef[1:, :, one_sided] = 0.0
     return coef
 
 
@@ -206,10 +213,12 @@ def offset_image(coef, ny):
     return image
 
 
-def fit_group_oneoverf(groups, ramp, scale, keep, bad=None, degree=0, clip=4.0):
+def fit_group_oneoverf(groups, ramp, scale, keep, bad=None, degree=0, clip=4.0,
+                       one_sided=None):
     """Each integration's fitted column 1/f, without changing the groups.
 
-    Parameters are those of `remove_group_oneoverf`.
+    Parameters are those of `remove_group_oneoverf`, and ``one_sided`` that
+    of `column_offsets`.
 
     Returns
     -------
@@ -222,7 +231,7 @@ def fit_group_oneoverf(groups, ramp, scale, keep, bad=None, degree=0, clip=4.0):
     for i in range(nints):
         residual = groups[i] - np.float32(scale[i]) * star - sky
         use = keep[None] if bad is None else keep[None] & ~bad[i]
-        out[i] = column_offsets(residual, use, degree, clip)
+        out[i] = column_offsets(residual, use, degree, clip, one_sided)
     return out
 
 

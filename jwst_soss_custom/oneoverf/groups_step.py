@@ -88,9 +88,11 @@ class SossOneOverFGroupsStep(SossStep):
             step = -(-nints // self.reference_integrations)
             cache.update(self._star_model(model.data[::step], bad[::step], model))
         ramp, keep, trace = cache["ramp"], cache["keep"], cache["trace"]
+        one_sided = cache.get("one_sided")
         refpix = subarray_reference_pixels(model.meta.subarray.name)
         scale = ramp_scale(model.data, ramp, trace, bad)
-        coef = fit_group_oneoverf(model.data, ramp, scale, keep, bad, self.degree, self.clip)
+        coef = fit_group_oneoverf(model.data, ramp, scale, keep, bad, self.degree, self.clip,
+                                  one_sided)
         leak = None
         if self.decorrelate and context is None:
             # The whole exposure is here: its leak, fitted on every integration.
@@ -171,8 +173,21 @@ class SossOneOverFGroupsStep(SossStep):
             excluded |= load_mask(self.mask_file, shape)
         trace = core_mask([solution.orders[1].y], SUBSTRIP256_SHAPE,
                           self.scale_halfwidth)[rows] & ~refpix
+        # Columns with background only below or only above order 1 (SUBSTRIP96's
+        # red end, where order 2 runs along the top rows): a slope along the
+        # column would be extrapolated to the trace, so they take an offset only.
+        centre = solution.orders[1].y - rows.start
+        ny = shape[0]
+        below = (~excluded & (np.arange(ny)[:, None] < centre[None, :])).any(axis=0)
+        above = (~excluded & (np.arange(ny)[:, None] > centre[None, :])).any(axis=0)
+        one_sided = ~(below & above)
+        if one_sided[4:-4].any():
+            log.info("Group-level 1/f: %d columns have background on one side of order 1 "
+                     "only and are fitted with an offset alone.",
+                     int(np.count_nonzero(one_sided[4:-4])))
         log.info("Group-level 1/f star model: median ramp of %d integrations.", len(groups))
-        return {"ramp": ramp, "keep": ~excluded, "trace": trace}
+        return {"ramp": ramp, "keep": ~excluded, "trace": trace,
+                "one_sided": one_sided if one_sided[4:-4].any() else None}
 
     def _save_offsets(self, model, coef, scale, keep, leak):
         """Coefficients (nints, degree+1, ngroups, ncols), scales, fit mask and leak as FITS."""
