@@ -180,14 +180,14 @@ class SossOneOverFGroupsStep(SossStep):
         ny = shape[0]
         below = (~excluded & (np.arange(ny)[:, None] < centre[None, :])).any(axis=0)
         above = (~excluded & (np.arange(ny)[:, None] > centre[None, :])).any(axis=0)
-        one_sided = ~(below & above)
-        if one_sided[4:-4].any():
+        # (Reference columns have neither; they are not fitted at all.)
+        one_sided = ~(below & above) & ~refpix.all(axis=0)
+        if one_sided.any():
             log.info("Group-level 1/f: %d columns have background on one side of order 1 "
-                     "only and are fitted with an offset alone.",
-                     int(np.count_nonzero(one_sided[4:-4])))
+                     "only and are fitted with an offset alone.", int(one_sided.sum()))
         log.info("Group-level 1/f star model: median ramp of %d integrations.", len(groups))
         return {"ramp": ramp, "keep": ~excluded, "trace": trace,
-                "one_sided": one_sided if one_sided[4:-4].any() else None}
+                "one_sided": one_sided if one_sided.any() else None}
 
     def _save_offsets(self, model, coef, scale, keep, leak):
         """Coefficients (nints, degree+1, ngroups, ncols), scales, fit mask and leak as FITS."""

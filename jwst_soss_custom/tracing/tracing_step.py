@@ -114,10 +114,10 @@ class SossTracingStep(SossStep):
             cols = solution.orders[1].columns
             cols = cols[(cols >= 4) & (cols < nx - 4)]
             start = model.meta.exposure.integration_start or 1
+            outside = non_science(model.meta.subarray.name, (ny, nx))
             regressors = stability_regressors(
                 model.data, model.dq, deep, solution.orders[1].y, cols,
-                self.regressor_halfwidth, exclude=mask | non_science(model.meta.subarray.name, (ny, nx)),
-                int_start=start,
+                self.regressor_halfwidth, exclude=mask | outside, int_start=start,
             )
             setattr(model, REGRESSORS_ATTRIBUTE, regressors)
             log.info(
