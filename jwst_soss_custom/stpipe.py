@@ -15,6 +15,8 @@ its messages reach the console and the ``cal_logs`` of the products.
 """
 
 import logging
+from inspect import signature
+from os import PathLike
 from os.path import abspath
 from pathlib import Path
 from typing import NamedTuple
@@ -49,9 +51,28 @@ class _SossMixin:
         return cls._empty_config()
 
     def run(self, *args):
-        """stpipe's ``run``, with BLAS on one thread (`~jwst_soss_custom.parallel.one_blas_thread`)."""
+        """stpipe's ``run``, with BLAS on one thread (`~jwst_soss_custom.parallel.one_blas_thread`).
+
+        Several input files (``strun ALIAS a.fits b.fits``) go to a
+        ``process`` that takes them (``*more``: the pipelines, soss_combine);
+        anywhere else they are refused by name, not with a TypeError.
+        """
+        files = [a for a in args[1:] if isinstance(a, (str, PathLike))]
+        takes_more = any(p.kind is p.VAR_POSITIONAL
+                         for p in signature(self.process).parameters.values())
+        if files and not takes_more:
+            raise SossInputError(
+                f"{self.class_alias} reduces one input at a time but was given {len(args)} "
+                f"files ({', '.join(str(a) for a in args)}): run it once per file, or give "
+                "an exposure's segments to soss_spec2 or soss_tso3."
+            )
         with one_blas_thread():
             return super().run(*args)
+
+    @staticmethod
+    def gather_inputs(input_data, more):
+        """One input, or a list of every positional one (``strun ALIAS a.fits b.fits``)."""
+        return [input_data, *more] if more else input_data
 
     @staticmethod
     def get_stpipe_loggers():
@@ -248,11 +269,6 @@ class SossStep(_SossMixin, _JwstStep):
 
 class SossPipeline(_SossMixin, _JwstPipeline):
     """Base class of the package's pipelines (offline, no CRDS parameter references)."""
-
-    @staticmethod
-    def gather_inputs(input_data, more):
-        """One input, or a list of every positional one (``strun PIPELINE a.fits b.fits``)."""
-        return [input_data, *more] if more else input_data
 
     @classmethod
     def get_config_from_reference(cls, dataset, disable=None, crds_observatory=None):

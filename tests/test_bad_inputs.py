@@ -177,6 +177,8 @@ CASES = {
     "extract alone: SUBSTRIP96": ("soss_extract", "rateints",
                                   lambda p: _header(p, SUBARRAY="SUBSTRIP96"), [],
                                   "SUBSTRIP96 exposure is reduced as a whole by soss_spec2"),
+    "lightcurves alone: two files": ("soss_lightcurves", "x1dints", None, ["{dir}/afile"],
+                                     "reduces one input at a time but was given 2 files"),
     "tso3: all fluxes NaN": ("soss_tso3", "x1dints", _x1d_flux(np.nan), [],
                              "finite flux in only 0 of"),
     "tso3: no plausible time": ("soss_tso3", "x1dints", _x1d_times, [], "time"),

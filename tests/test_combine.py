@@ -125,3 +125,9 @@ def test_strun_soss_combine_on_an_association(tmp_path):
     assert "at least two visits" in proc.stderr.strip().splitlines()[-1]
     with pytest.raises(SossInputError, match="does not exist"):
         SossCombineStep.call([tmp_path / names[0], tmp_path / "nope_transmission.ecsv"])
+    # The visits as separate arguments (strun soss_combine a.ecsv b.ecsv c.ecsv):
+    # the same spectrum as from the association.
+    separate = SossCombineStep.call(*[str(tmp_path / n) for n in names],
+                                    output_dir=str(tmp_path / "sep"))
+    np.testing.assert_array_equal(np.asarray(separate["depth_ppm"]),
+                                  np.asarray(spectrum["depth_ppm"]))

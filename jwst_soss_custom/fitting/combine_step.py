@@ -46,20 +46,22 @@ class SossCombineStep(SossStep):
     output_ext = string(default=".ecsv")  # product tables are ECSV
     """  # noqa: E501
 
-    def process(self, input_data):
+    def process(self, input_data, *more_visits):
         """Combine the visits.
 
         Parameters
         ----------
         input_data : str, Path or list
             An association file, or the visits' transmission files (or tables).
+        *more_visits : str or Path
+            Further transmission files (``strun soss_combine a.ecsv b.ecsv``).
 
         Returns
         -------
         `~astropy.table.QTable`
             The combined spectrum.
         """
-        paths, product = self._inputs(input_data)
+        paths, product = self._inputs(self.gather_inputs(input_data, more_visits))
         tables = [p if isinstance(p, Table) else read_transmission(p) for p in paths]
         names = [_visit_name(p, k) for k, p in enumerate(paths)]
         spectrum, offsets = combine_visits(tables, names, offsets=self.offsets,
