@@ -57,10 +57,11 @@ class _SossMixin:
         ``process`` that takes them (``*more``: the pipelines, soss_combine);
         anywhere else they are refused by name, not with a TypeError.
         """
+        # Only a file after the first input is looked at: run() is called for
+        # every chunk and step, with the chunk's context as second argument.
         files = [a for a in args[1:] if isinstance(a, (str, PathLike))]
-        takes_more = any(p.kind is p.VAR_POSITIONAL
-                         for p in signature(self.process).parameters.values())
-        if files and not takes_more:
+        if files and not any(p.kind is p.VAR_POSITIONAL
+                             for p in signature(self.process).parameters.values()):
             raise SossInputError(
                 f"{self.class_alias} reduces one input at a time but was given {len(args)} "
                 f"files ({', '.join(str(a) for a in args)}): run it once per file, or give "

@@ -144,6 +144,8 @@ class SossTso3Pipeline(SossPipeline):
         # given in memory are the caller's: only read.
         owned = all(path is not None for path in paths)
         stitched = stitch_x1dints(models, wave_tolerance=self.wave_tolerance, consume=owned)
+        # Inputs mixing files and models were not consumed: the files' copies
+        # go now, before the light curves.
         models.clear()
 
         if self.output_file is not None:
@@ -197,11 +199,12 @@ class SossTso3Pipeline(SossPipeline):
         Returns
         -------
         models : list of TSOMultiSpecModel
+            In memory: a file's model is copied (`detach_x1dints`) and the
+            file closed; models given in memory are the caller's, as given.
         product : str
             Product name from the association or the first input's name.
         paths : list of str or None
-            File of each model (None for models given in memory, which are
-            not closed afterwards).
+            File of each model (None for a model given in memory).
         asn : dict or None
             ``table_name`` of an association input.
         """
